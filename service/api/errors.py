@@ -1,0 +1,98 @@
+"""The one exception -> status mapper. Every error response carries the same envelope."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import InvalidRequest, MalformedBody, MethodNotAllowed, NotFound, PgenrmError
+
+log = logging.getLogger("pgenrm.api")
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    field: str | None
+    details: list[dict[str, Any]]
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """("body", "history", 0, "chosen") -> "history[0].chosen"."""
+    out = ""
+    for part in loc:
+        if part == "body" and not out:
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def _from_validation(error: RequestValidationError) -> PgenrmError:
+    problems = error.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        detail = next(p for p in problems if p.get("type") == "json_invalid")
+        ctx = detail.get("ctx") or {}
+        return MalformedBody(
+            f"the request body is not valid JSON: {ctx.get('error', 'decode error')}"
+        )
+    details = []
+    for p in problems:
+        field = field_path(p.get("loc", ()))
+        message = str(p.get("msg", "invalid")).removeprefix("Value error, ")
+        if p.get("type") == "extra_forbidden":
+            message = "unknown field (check the spelling; unknown keys are rejected)"
+        details.append({"field": field, "message": message, "type": p.get("type")})
+    first = details[0] if details else {"field": "body", "message": "invalid request"}
+    more = f" (and {len(details) - 1} more problem(s))" if len(details) > 1 else ""
+    return InvalidRequest(
+        f"`{first['field']}`: {first['message']}{more}", field=first["field"], details=details
+    )
+
+
+def _respond(error: PgenrmError) -> JSONResponse:
+    return JSONResponse(error.envelope(), status_code=error.status, headers=error.headers or None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_domain(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PgenrmError)
+        return _respond(exc)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _respond(_from_validation(exc))
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return _respond(NotFound("no such endpoint; see /docs"))
+        if exc.status_code == 405:
+            return _respond(MethodNotAllowed(f"method not allowed: {exc.detail}"))
+        error = PgenrmError(str(exc.detail))
+        error.status, error.type = exc.status_code, "http_error"
+        return _respond(error)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _respond(PgenrmError("internal error; the incident was logged"))
+
+    app.add_exception_handler(PgenrmError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

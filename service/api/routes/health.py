@@ -1,0 +1,34 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.api.deps import StateDep
+from service.errors import Unavailable
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Alive: the process answers. Says nothing about models."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: StateDep) -> dict[str, Any]:
+    """200 only once the embedder and the backend are loaded."""
+    backend = state.engine.backend
+    if state.startup_error is not None:
+        raise Unavailable(f"start-up failed: {state.startup_error}", retry_after=30)
+    if not backend.ready:
+        raise Unavailable("loading the embedder and backend", retry_after=5)
+    return {
+        "status": "ready",
+        "backend": backend.name,
+        "model": backend.model,
+        "prototypes_version": state.engine.neighbours.version,
+    }

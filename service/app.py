@@ -1,0 +1,78 @@
+"""`create_app(settings)`: the FastAPI application, with no import-time state.
+
+The app starts answering at once; the embedder and backend load in the background, and
+`/readyz` turns 200 when they are in (scoring before that gets a 503 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api.errors import install_error_handlers
+from service.api.routes import health, score
+from service.api.serving import ScoreService
+from service.backends.base import Backend
+from service.backends.factory import build_backend
+from service.config import Settings
+from service.engine.scorer import EngineOptions, ScoringEngine
+from service.state import AppState
+
+log = logging.getLogger("pgenrm")
+
+
+def build_state(settings: Settings, backend: Backend | None = None) -> AppState:
+    engine = ScoringEngine(
+        backend or build_backend(settings),
+        options=EngineOptions(
+            ind_weight=settings.ind_weight,
+            pro_weight=settings.pro_weight,
+            parse_retries=settings.parse_retries,
+        ),
+    )
+    return AppState(settings=settings, engine=engine, score_service=ScoreService(engine, settings))
+
+
+async def _load(state: AppState) -> None:
+    try:
+        await state.engine.backend.start()
+        log.info(
+            "ready: backend=%s model=%s", state.engine.backend.name, state.engine.backend.model
+        )
+    except Exception as error:
+        state.startup_error = f"{type(error).__name__}: {error}"
+        log.exception("start-up failed")
+
+
+def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
+    settings = settings or Settings()
+    state = build_state(settings, backend)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(_load(state))
+        try:
+            yield
+        finally:
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            await state.engine.backend.close()
+
+    app = FastAPI(
+        title="pgenrm",
+        summary="Personalized generative reward scoring (P-GenRM) with test-time scaling",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.pgenrm = state
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(score.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,71 @@
+"""The one seam between the engine and whatever writes evaluation chains.
+
+`Backend` is to this service what vLLM's `EngineClient` is to its OpenAI server: the embedded
+CPU backend, the OpenAI-compatible HTTP backend and test fakes all satisfy it, and the engine
+never knows which one it holds. A backend takes one `SampleGroup` (one prompt, n samples) and
+returns raw chain texts; parsing and aggregation are the engine's.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+from service.engine.inputs import PreferencePair, ScoringTask
+
+Level = Literal["ind", "pro"]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleGroup:
+    """n samples of the chain for one few-shot history (the user's own, or a neighbour's)."""
+
+    level: Level
+    user_id: str
+    history: tuple[PreferencePair, ...]
+    task: ScoringTask
+    n: int
+    seed: int
+    source: str = "self"  # "self", or an opaque neighbour label for prototype-level samples
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    finish_reason: str | None = None
+
+
+class BackendError(RuntimeError):
+    """A group's request failed as a whole (after the backend's own retries)."""
+
+    def __init__(self, reason: Literal["backend_error", "timeout"], detail: str) -> None:
+        super().__init__(detail)
+        self.reason: Literal["backend_error", "timeout"] = reason
+        self.detail = detail
+
+
+class Backend(ABC):
+    """Writes evaluation-chain samples. Built unloaded; `start()` does the expensive part."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def model(self) -> str:
+        """The model that writes the chains, as reported in every response."""
+
+    @property
+    @abstractmethod
+    def ready(self) -> bool:
+        """True once `start()` finished and samples can be generated."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and threads."""
+
+    @abstractmethod
+    async def generate(self, group: SampleGroup) -> list[Completion]:
+        """`group.n` raw samples, in order; raise `BackendError` if the group failed as a whole."""

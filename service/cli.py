@@ -1,0 +1,51 @@
+"""`pgenrm`: the command line (serve now; eval, prototypes and training join as they land)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+    from service.config import Settings
+
+    overrides = {
+        k: v
+        for k, v in {"host": args.host, "port": args.port, "backend": args.backend}.items()
+        if v is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as error:
+        print(f"pgenrm: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pgenrm", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP scoring service")
+    serve.add_argument("--host", help="bind address (PGENRM_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (PGENRM_PORT, default 8000)")
+    serve.add_argument("--backend", help="embedded (default) (PGENRM_BACKEND)")
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.run(args))

@@ -1,0 +1,60 @@
+"""Service settings: environment variables with prefix `PGENRM_`, validated at start-up.
+
+Built once by the CLI (or a test) and passed to `create_app(settings)`; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PGENRM_", extra="forbid", validate_default=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    backend: Literal["embedded"] = Field("embedded", description="Which backend writes chains.")
+
+    # Embedded backend.
+    embedder: str = Field(
+        "minilm", description="'minilm' (bundled) or a sentence-transformers path."
+    )
+    embedder_max_seq_length: int | None = Field(256, ge=16, le=8192)
+    embedder_cache_size: int = Field(50_000, ge=0)
+    embedded_params: Path | None = Field(
+        None, description="Learnt embedded-backend parameters; default: the packaged file if any."
+    )
+
+    # Test-time scaling.
+    default_ind: int = Field(8, ge=0, description="Ind-N when a request does not say.")
+    default_pro: int = Field(
+        4, ge=0, description="Pro-M when a request does not say and prototypes are loaded."
+    )
+    ind_weight: float = Field(0.5, ge=0)
+    pro_weight: float = Field(0.5, ge=0)
+    parse_retries: int = Field(1, ge=0, le=5)
+
+    # Request limits: beyond these a request gets a 4xx naming the field.
+    max_ind: int = Field(64, ge=1)
+    max_pro: int = Field(32, ge=0)
+    max_candidates: int = Field(16, ge=2)
+    max_history: int = Field(64, ge=0)
+    max_text_chars: int = Field(32_000, ge=1)
+    max_body_bytes: int = Field(4_000_000, ge=1_000)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.default_ind > self.max_ind:
+            raise ValueError("default_ind must not exceed max_ind")
+        if self.default_pro > self.max_pro:
+            raise ValueError("default_pro must not exceed max_pro")
+        if self.ind_weight + self.pro_weight <= 0:
+            raise ValueError("ind_weight + pro_weight must be positive")
+        return self

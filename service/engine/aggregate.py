@@ -1,0 +1,82 @@
+"""Per-level bookkeeping and aggregation of sample outcomes (pure functions)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from service.backends.base import Level
+from service.engine.chain import EvaluationChain, ParseFailure, SampleOutcome
+
+
+@dataclass
+class Sample:
+    """One sample's outcome and where it came from."""
+
+    level: Level
+    source: str
+    outcome: SampleOutcome
+    order: tuple[int, ...] | None = None  # presented position -> candidate index, when shuffled
+
+
+@dataclass
+class LevelTally:
+    requested: int = 0
+    samples: list[Sample] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)  # never sent (e.g. no neighbours)
+
+    @property
+    def chains(self) -> list[EvaluationChain]:
+        return [s.outcome for s in self.samples if isinstance(s.outcome, EvaluationChain)]
+
+    @property
+    def failures(self) -> Counter[str]:
+        counts: Counter[str] = Counter(
+            s.outcome.reason for s in self.samples if isinstance(s.outcome, ParseFailure)
+        )
+        return counts + self.skipped
+
+    @property
+    def valid(self) -> int:
+        return len(self.chains)
+
+    @property
+    def failed(self) -> int:
+        return self.requested - self.valid
+
+
+def candidate_scores(sample: Sample) -> list[float]:
+    """A valid sample's overall per candidate, in the request's candidate order."""
+    assert isinstance(sample.outcome, EvaluationChain)
+    presented = sample.outcome.overall
+    if sample.order is None:
+        return list(presented)
+    scores = [0.0] * len(presented)
+    for position, index in enumerate(sample.order):
+        scores[index] = presented[position]
+    return scores
+
+
+def mean_scores(samples: Sequence[Sample]) -> list[float] | None:
+    valid = [candidate_scores(s) for s in samples if isinstance(s.outcome, EvaluationChain)]
+    if not valid:
+        return None
+    return [sum(column) / len(valid) for column in zip(*valid, strict=True)]
+
+
+def rank(scores: Sequence[float]) -> list[int]:
+    """Competition ranking, 1 = best; equal scores share a rank."""
+    return [1 + sum(other > score for other in scores) for score in scores]
+
+
+def medoid(samples: Sequence[Sample], target: Sequence[float]) -> int:
+    """Index of the valid sample whose scores are closest to the aggregate: the trace to show."""
+    best, best_distance = -1, float("inf")
+    for i, sample in enumerate(samples):
+        if not isinstance(sample.outcome, EvaluationChain):
+            continue
+        distance = sum((a - b) ** 2 for a, b in zip(candidate_scores(sample), target, strict=True))
+        if distance < best_distance:
+            best, best_distance = i, distance
+    return best

@@ -1,0 +1,196 @@
+"""Raw sample text -> `EvaluationChain` or a typed `ParseFailure`; never raises.
+
+Recovers what the released parser dropped: string scores and `"35%"` weights, weights that do
+not sum to 100 (renormalised, flagged), code fences, doubled or missing markers around a complete
+JSON object, trailing text. The overall per candidate is recomputed from the breakdown when the
+breakdown is complete (a model's arithmetic is often wrong); disagreement with the stated score
+is flagged, not hidden.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from service.engine import _rationale
+from service.engine._json_extract import extract
+from service.engine.chain import (
+    CandidateEvaluation,
+    Criterion,
+    CriterionScore,
+    EvaluationChain,
+    FailureReason,
+    ParseFailure,
+    Persona,
+    RecoveryFlag,
+    SampleOutcome,
+)
+
+# A stated overall may be rounded to one decimal; beyond this it disagrees with the breakdown.
+SCORE_TOLERANCE = 0.15
+_WEIGHT_TOLERANCE = 0.5
+_PERSONA_LINE = re.compile(
+    r"^[\s*\-\u2022#]*\**\s*(?P<label>Style|Content\s*(?:&|and)\s*Structure|(?:Core\s+)?Values)"
+    r"\s*\**\s*[:\-\u2013]\s*\**\s*(?P<text>.+)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+class _Failed(Exception):
+    def __init__(self, reason: FailureReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: FailureReason = reason
+        self.detail = detail
+
+
+def parse_chain(text: str, n_candidates: int, finish_reason: str | None = None) -> SampleOutcome:
+    """Parse one sample written for `n_candidates` responses."""
+    try:
+        return _parse(text, n_candidates, finish_reason)
+    except _Failed as failure:
+        return ParseFailure(reason=failure.reason, detail=failure.detail, raw=text)
+    except Exception as error:  # a parser bug must cost one sample, never the request
+        return ParseFailure(reason="internal_error", detail=repr(error)[:200], raw=text)
+
+
+def _parse(text: str, k: int, finish_reason: str | None) -> EvaluationChain:
+    found = extract(text)
+    if found.obj is None:
+        reason: FailureReason = found.failure or "no_json"  # type: ignore[assignment]
+        if finish_reason == "length" and reason in ("no_json", "invalid_json", "truncated"):
+            reason = "truncated"
+        raise _Failed(reason, found.detail)
+    flags: list[RecoveryFlag] = list(found.flags)  # type: ignore[arg-type]
+    obj = found.obj
+    rationale = obj.get("rationale")
+    if isinstance(rationale, str):
+        breakdown = _rationale.parse_text(rationale)
+    elif isinstance(rationale, dict):
+        breakdown = _rationale.parse_object(rationale)
+    else:
+        breakdown = _rationale.Breakdown()
+
+    criteria = _criteria(breakdown, flags)
+    stated = _stated_scores(obj.get("better_response", obj.get("scores")), k, flags)
+    names = [c.name for c in criteria]
+    candidates: list[CandidateEvaluation] = []
+    for i in range(k):
+        scores = _criterion_scores(breakdown, i, names)
+        recomputed = _weighted(scores, criteria)
+        if recomputed is None:
+            recomputed = _in_range(breakdown.final_terms.get(i))
+        candidates.append(_candidate(i, stated.get(i), recomputed, scores, flags))
+    if rationale and not criteria:
+        flags.append("breakdown_unparsed")
+    if breakdown.string_numbers:
+        flags.append("string_scores")
+    persona = _persona(found.analysis)
+    if found.analysis and persona == Persona():
+        flags.append("persona_missing")
+    return EvaluationChain(
+        persona=persona,
+        criteria=tuple(criteria),
+        candidates=tuple(candidates),
+        analysis=found.analysis,
+        raw=text,
+        flags=tuple(dict.fromkeys(flags)),
+    )
+
+
+def _criteria(breakdown: _rationale.Breakdown, flags: list[RecoveryFlag]) -> list[Criterion]:
+    seen: dict[str, tuple[float, str]] = {}
+    for name, weight, description in breakdown.criteria:
+        if weight >= 0 and name.lower() not in {n.lower() for n in seen}:
+            seen[name] = (weight, description)
+    total = sum(w for w, _ in seen.values())
+    if total <= 0:
+        return []
+    scale = 1.0
+    if abs(total - 100.0) > _WEIGHT_TOLERANCE:
+        scale = 100.0 / total
+        flags.append("weights_renormalised")
+    return [Criterion(name=n, weight=w * scale, description=d) for n, (w, d) in seen.items()]
+
+
+def _stated_scores(value: Any, k: int, flags: list[RecoveryFlag]) -> dict[int, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Failed("missing_scores", "`better_response` is not an object of scores")
+    stated: dict[int, float] = {}
+    for key, raw in value.items():
+        index = _rationale.response_index(key)
+        if index is None:
+            continue
+        if index >= k:
+            raise _Failed(
+                "candidate_count_mismatch", f"score for `{key}` but only {k} responses were given"
+            )
+        number, as_string = _rationale.to_number(raw)
+        if number is None:
+            raise _Failed("missing_scores", f"score for `{key}` is not a number: {raw!r:.40}")
+        if not 1.0 <= number <= 10.0:
+            raise _Failed("score_out_of_range", f"score for `{key}` is {number}, outside 1-10")
+        if as_string:
+            flags.append("string_scores")
+        stated[index] = number
+    return stated
+
+
+def _criterion_scores(
+    breakdown: _rationale.Breakdown, index: int, names: list[str]
+) -> list[CriterionScore]:
+    scores: dict[str, CriterionScore] = {}
+    for name, (score, justification) in breakdown.scores.get(index, {}).items():
+        criterion = _rationale.match_criterion(name, names)
+        if criterion and criterion not in scores and 1.0 <= score <= 10.0:
+            scores[criterion] = CriterionScore(
+                criterion=criterion, score=score, justification=justification
+            )
+    return [scores[n] for n in names if n in scores]
+
+
+def _weighted(scores: list[CriterionScore], criteria: list[Criterion]) -> float | None:
+    """The weighted overall, only when every criterion was scored."""
+    if not criteria or len(scores) != len(criteria):
+        return None
+    weights = {c.name: c.weight for c in criteria}
+    return sum(s.score * weights[s.criterion] for s in scores) / sum(weights.values())
+
+
+def _in_range(value: float | None) -> float | None:
+    return value if value is not None and 1.0 <= value <= 10.0 else None
+
+
+def _candidate(
+    index: int,
+    stated: float | None,
+    recomputed: float | None,
+    scores: list[CriterionScore],
+    flags: list[RecoveryFlag],
+) -> CandidateEvaluation:
+    if stated is None and recomputed is None:
+        raise _Failed("missing_scores", f"no score for response_{index + 1}")
+    if recomputed is None:
+        assert stated is not None
+        return CandidateEvaluation(scores=tuple(scores), overall=stated)
+    if stated is None:
+        flags.append("scores_from_breakdown")
+        return CandidateEvaluation(scores=tuple(scores), overall=recomputed)
+    if abs(stated - recomputed) > SCORE_TOLERANCE:
+        flags.append("stated_score_mismatch")
+        return CandidateEvaluation(scores=tuple(scores), overall=recomputed, stated_overall=stated)
+    return CandidateEvaluation(scores=tuple(scores), overall=recomputed)
+
+
+def _persona(analysis: str) -> Persona:
+    fields: dict[str, str] = {}
+    for match in _PERSONA_LINE.finditer(analysis):
+        label = match.group("label").lower()
+        key = "style" if label == "style" else "values" if "values" in label else "content"
+        fields.setdefault(key, match.group("text").strip().strip("*").strip())
+    return Persona(
+        style=fields.get("style", ""),
+        content_structure=fields.get("content", ""),
+        values=fields.get("values", ""),
+    )

@@ -1,0 +1,87 @@
+"""Write a chain as P-GenRM text: PART 1 analysis, then `<JSON_START>{...}<JSON_END>`.
+
+Backends that do not run an LLM (the embedded backend, the test simulator) write their chains in
+the same format the model was trained on, so every sample takes the same path through
+`service.engine.parsing` and a trace always carries real raw text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from service.engine.chain import CandidateEvaluation, Criterion, Persona
+from service.engine.prompts import response_key
+
+
+def fmt(value: float) -> str:
+    """Compact decimal: 35.0 -> "35", 7.25 -> "7.2" (one decimal is what models write)."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def rounded_weights(raw: Sequence[float], total: int = 100) -> list[int]:
+    """Integer percentages proportional to `raw` that sum exactly to `total` (largest remainder)."""
+    mass = sum(raw)
+    if mass <= 0:
+        base = [total // len(raw)] * len(raw)
+        base[0] += total - sum(base)
+        return base
+    exact = [total * w / mass for w in raw]
+    floors = [int(x) for x in exact]
+    order = sorted(range(len(raw)), key=lambda i: exact[i] - floors[i], reverse=True)
+    for i in order[: total - sum(floors)]:
+        floors[i] += 1
+    return floors
+
+
+def render_analysis(persona: Persona, criteria: Sequence[Criterion]) -> str:
+    lines = [
+        "PART 1: Chain-of-Thought Analysis",
+        "",
+        "1. User Preference Synthesis",
+        f"- Style: {persona.style}",
+        f"- Content & Structure: {persona.content_structure}",
+        f"- Core Values: {persona.values}",
+        "",
+        "2. Personalized Scoring Model Derivation",
+    ]
+    lines += [f"- {c.name}: {c.description}" for c in criteria]
+    return "\n".join(lines)
+
+
+def render_rationale(
+    criteria: Sequence[Criterion], candidates: Sequence[CandidateEvaluation]
+) -> str:
+    lines = ["A. Evaluation Criteria & Weights:"]
+    lines += [
+        f"{i}. {c.name} ({fmt(c.weight)}%): {c.description}" for i, c in enumerate(criteria, 1)
+    ]
+    lines += ["", "B. Scoring Breakdown:"]
+    for i, candidate in enumerate(candidates, 1):
+        lines.append(f"Response {i}:")
+        lines += [
+            f"- {s.criterion}: {fmt(s.score)}/10. {s.justification}" for s in candidate.scores
+        ]
+        weights = {c.name: c.weight for c in criteria}
+        terms = " + ".join(
+            f"({fmt(s.score)} * {weights[s.criterion] / 100:.3g})" for s in candidate.scores
+        )
+        lines.append(f"Response {i} Final Score = {terms} = {candidate.overall:.2f}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def render_chain(
+    persona: Persona, criteria: Sequence[Criterion], candidates: Sequence[CandidateEvaluation]
+) -> str:
+    payload = {
+        "rationale": render_rationale(criteria, candidates),
+        "better_response": {response_key(i): round(c.overall, 2) for i, c in enumerate(candidates)},
+    }
+    return (
+        render_analysis(persona, criteria)
+        + "\n\nPART 2: Final Scoring and JSON Output\n<JSON_START>\n"
+        + json.dumps(payload, ensure_ascii=False)
+        + "\n<JSON_END>"
+    )

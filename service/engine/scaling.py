@@ -1,0 +1,107 @@
+"""Test-time user-based scaling: which samples to draw (Ind-N, Pro-M) and how to fuse them.
+
+Ind-N is one group of N samples over the user's own history (one request with `n=N` on an LLM
+backend, so the prefill is shared). Pro-M is M groups of one sample, each over a similar user's
+history. `NeighbourSource` is the seam the prototype index fills; without one, Pro-M has no
+neighbours and the request says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.backends.base import SampleGroup
+from service.engine.inputs import PreferencePair, ScoringTask, history_fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class Scaling:
+    ind: int
+    pro: int
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A similar user's history, found through the user's nearest prototype."""
+
+    label: str  # opaque, never another user's id
+    history: tuple[PreferencePair, ...]
+    similarity: float
+
+
+class NeighbourSource(ABC):
+    """Finds the M users most similar to this one (never the user itself)."""
+
+    @property
+    @abstractmethod
+    def version(self) -> str | None:
+        """The prototype artefact version, or None when none is loaded."""
+
+    @abstractmethod
+    async def neighbours(
+        self, user_id: str, history: Sequence[PreferencePair], task: ScoringTask, m: int
+    ) -> list[Neighbour]: ...
+
+
+class NoNeighbours(NeighbourSource):
+    """No prototype artefact loaded: prototype-level scaling is unavailable."""
+
+    @property
+    def version(self) -> str | None:
+        return None
+
+    async def neighbours(
+        self, user_id: str, history: Sequence[PreferencePair], task: ScoringTask, m: int
+    ) -> list[Neighbour]:
+        return []
+
+
+def derive_seed(user_id: str, history: Sequence[PreferencePair], task: ScoringTask) -> int:
+    """A seed fixed by the request's content, so the same request always scores the same."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(user_id.encode())
+    digest.update(history_fingerprint(history).encode())
+    for message in task.context:
+        digest.update(message.content.encode())
+    for candidate in task.candidates:
+        digest.update(b"\x1e" + candidate.encode())
+    return int.from_bytes(digest.digest(), "big") >> 1
+
+
+def plan_groups(
+    user_id: str,
+    history: tuple[PreferencePair, ...],
+    task: ScoringTask,
+    scaling: Scaling,
+    neighbours: Sequence[Neighbour],
+    seed: int,
+) -> list[SampleGroup]:
+    groups = []
+    if scaling.ind > 0:
+        groups.append(SampleGroup("ind", user_id, history, task, scaling.ind, seed))
+    for j, neighbour in enumerate(neighbours[: scaling.pro]):
+        groups.append(
+            SampleGroup(
+                "pro", user_id, neighbour.history, task, 1, seed + 7919 * (j + 1), neighbour.label
+            )
+        )
+    return groups
+
+
+def fuse(
+    ind: Sequence[float] | None, pro: Sequence[float] | None, w_ind: float, w_pro: float
+) -> list[float]:
+    """Paper Eq. 9 as released: w_ind*mean(ind) + w_pro*mean(pro), renormalised over the sides
+    that produced a valid sample (one side alone keeps its own scale)."""
+    sides = [(w_ind, ind), (w_pro, pro)]
+    present = [(w, s) for w, s in sides if s is not None and w > 0]
+    if not present:
+        present = [(1.0, s) for _, s in sides if s is not None]
+    total = sum(w for w, _ in present)
+    if not present or total <= 0:
+        raise ValueError("fuse() needs at least one side with scores")
+    width = len(present[0][1])
+    return [sum(w * s[i] for w, s in present) / total for i in range(width)]

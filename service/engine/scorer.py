@@ -1,0 +1,155 @@
+"""The scoring engine: plan samples, call the backend, parse, aggregate, rank.
+
+Works on domain inputs (`service.engine.inputs`) only, so the HTTP API and the evaluation
+harness drive exactly the same code. Never invents a score: if every sample fails, it raises
+`ScoringFailed` with the reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from service.backends.base import Backend, BackendError, SampleGroup
+from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank
+from service.engine.chain import ParseFailure
+from service.engine.inputs import PreferencePair, ScoringTask
+from service.engine.parsing import parse_chain
+from service.engine.scaling import (
+    NeighbourSource,
+    NoNeighbours,
+    Scaling,
+    derive_seed,
+    fuse,
+    plan_groups,
+)
+from service.errors import ScoringFailed
+
+# Failures worth asking the backend again for; a dead worker is its own retry policy's business.
+_RETRYABLE = {"empty_output", "no_json", "truncated", "invalid_json", "missing_scores"}
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    ind_weight: float = 0.5
+    pro_weight: float = 0.5
+    parse_retries: int = 1  # extra requests for samples that failed to parse
+
+
+@dataclass
+class ScoreOutcome:
+    scores: list[float]
+    ranks: list[int]
+    preferred: int
+    margin: float
+    ind: LevelTally
+    pro: LevelTally
+    ind_scores: list[float] | None
+    pro_scores: list[float] | None
+    samples: list[Sample]
+    trace: Sample | None
+    seed: int
+    retried: Counter[str] = field(default_factory=Counter)
+
+
+class ScoringEngine:
+    def __init__(
+        self,
+        backend: Backend,
+        neighbours: NeighbourSource | None = None,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.backend = backend
+        self.neighbours = neighbours or NoNeighbours()
+        self.options = options or EngineOptions()
+
+    async def score(
+        self,
+        user_id: str,
+        history: tuple[PreferencePair, ...],
+        task: ScoringTask,
+        scaling: Scaling,
+        seed: int | None = None,
+    ) -> ScoreOutcome:
+        seed = derive_seed(user_id, history, task) if seed is None else seed
+        ind, pro = LevelTally(requested=scaling.ind), LevelTally(requested=scaling.pro)
+        neighbours = []
+        if scaling.pro:
+            neighbours = await self.neighbours.neighbours(user_id, history, task, scaling.pro)
+            missing = scaling.pro - min(len(neighbours), scaling.pro)
+            if missing:
+                reason = "no_prototypes" if self.neighbours.version is None else "no_neighbours"
+                pro.skipped[reason] += missing
+        groups = plan_groups(user_id, history, task, scaling, neighbours, seed)
+        retried: Counter[str] = Counter()
+        results = await asyncio.gather(*(self._run(g, retried) for g in groups))
+        for group, samples in zip(groups, results, strict=True):
+            (ind if group.level == "ind" else pro).samples.extend(samples)
+
+        ind_scores, pro_scores = mean_scores(ind.samples), mean_scores(pro.samples)
+        if ind_scores is None and pro_scores is None:
+            reasons = ind.failures + pro.failures
+            summary = ", ".join(f"{r}: {c}" for r, c in reasons.most_common()) or "no samples"
+            raise ScoringFailed(
+                f"no valid evaluation chain from {scaling.ind + scaling.pro} requested samples "
+                f"({summary})",
+                details=[{"reason": r, "count": c} for r, c in reasons.most_common()],
+            )
+        scores = fuse(ind_scores, pro_scores, self.options.ind_weight, self.options.pro_weight)
+        ranks = rank(scores)
+        ordered = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        samples = ind.samples + pro.samples
+        trace_index = medoid(samples, scores)
+        return ScoreOutcome(
+            scores=scores,
+            ranks=ranks,
+            preferred=ordered[0],
+            margin=scores[ordered[0]] - scores[ordered[1]],
+            ind=ind,
+            pro=pro,
+            ind_scores=ind_scores,
+            pro_scores=pro_scores,
+            samples=samples,
+            trace=samples[trace_index] if trace_index >= 0 else None,
+            seed=seed,
+            retried=retried,
+        )
+
+    async def _run(self, group: SampleGroup, retried: Counter[str]) -> list[Sample]:
+        samples = await self._attempt(group)
+        for attempt in range(1, self.options.parse_retries + 1):
+            bad = [
+                i
+                for i, s in enumerate(samples)
+                if isinstance(s.outcome, ParseFailure) and s.outcome.reason in _RETRYABLE
+            ]
+            if not bad:
+                break
+            for i in bad:
+                retried[samples[i].outcome.reason] += 1  # type: ignore[union-attr]
+            again = await self._attempt(
+                replace(group, n=len(bad), seed=group.seed + 104729 * attempt)
+            )
+            for i, sample in zip(bad, again, strict=True):
+                samples[i] = sample
+        return samples
+
+    async def _attempt(self, group: SampleGroup) -> list[Sample]:
+        k = len(group.task.candidates)
+        try:
+            completions = await self.backend.generate(group)
+        except BackendError as error:
+            failure = ParseFailure(reason=error.reason, detail=error.detail)
+            return [Sample(group.level, group.source, failure) for _ in range(group.n)]
+        samples = [
+            Sample(group.level, group.source, parse_chain(c.text, k, c.finish_reason))
+            for c in completions[: group.n]
+        ]
+        short = group.n - len(samples)
+        if short > 0:
+            failure = ParseFailure(
+                reason="backend_error", detail="backend returned too few samples"
+            )
+            samples += [Sample(group.level, group.source, failure) for _ in range(short)]
+        return samples

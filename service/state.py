@@ -1,0 +1,17 @@
+"""What `create_app` builds once per process and the routes read (via `service.api.deps`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.api.serving import ScoreService
+from service.config import Settings
+from service.engine.scorer import ScoringEngine
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: ScoringEngine
+    score_service: ScoreService
+    startup_error: str | None = None

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from prototypes.embed import Embedder
+from service.app import create_app
+from service.backends.embedded.backend import EmbeddedBackend
+from service.backends.embedded.params import EmbeddedParams
+from service.config import Settings
+from tests.helpers import wait_ready
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(max_candidates=4, max_history=5, max_text_chars=2_000, max_body_bytes=50_000)
+
+
+@pytest.fixture
+def client(embedder: Embedder, settings: Settings) -> Iterator[TestClient]:
+    """The real app on the embedded backend (the session's MiniLM, so no reload per test)."""
+    app = create_app(settings, backend=EmbeddedBackend(lambda: embedder, EmbeddedParams()))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        wait_ready(c)
+        yield c

@@ -1,0 +1,65 @@
+"""Readiness: 503 with Retry-After until the backend is loaded, then 200."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.backends.base import Completion, SampleGroup
+from service.config import Settings
+from tests.engine.fakes import ScriptedBackend, chain_text
+from tests.helpers import wait_ready
+
+
+class SlowStart(ScriptedBackend):
+    def __init__(self) -> None:
+        super().__init__(lambda g, n: [chain_text(4, 6)] * g.n)
+        self.release = threading.Event()
+        self.loaded = False
+
+    @property
+    def ready(self) -> bool:
+        return self.loaded
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.release.wait, 30)
+        self.loaded = True
+
+    async def generate(self, group: SampleGroup) -> list[Completion]:
+        return await super().generate(group)
+
+
+def test_not_ready_until_loaded() -> None:
+    backend = SlowStart()
+    with TestClient(create_app(Settings(), backend=backend)) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert r.json()["error"]["type"] == "unavailable"
+        assert client.get("/healthz").status_code == 200
+        score = client.post(
+            "/v1/score", json={"user_id": "u", "prompt": "p", "candidates": ["a", "b"]}
+        )
+        assert score.status_code == 503 and "loading" in score.json()["error"]["message"]
+        backend.release.set()
+        wait_ready(client)
+        ok = client.post(
+            "/v1/score", json={"user_id": "u", "prompt": "p", "candidates": ["a", "b"]}
+        )
+        assert ok.status_code == 200 and ok.json()["preferred"] == 1
+
+
+class BrokenStart(SlowStart):
+    async def start(self) -> None:
+        raise OSError("embedder weights missing")
+
+
+def test_failed_start_is_reported() -> None:
+    with TestClient(create_app(Settings(), backend=BrokenStart())) as client:
+        for _ in range(100):
+            r = client.get("/readyz")
+            if "start-up failed" in r.text:
+                break
+        assert r.status_code == 503 and "embedder weights missing" in r.json()["error"]["message"]

@@ -1,0 +1,43 @@
+"""Shared fixtures. Real components only: the bundled MiniLM embedder, real HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prototypes.embed import Embedder, load_embedder
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real bundled MiniLM, loaded once per test session."""
+    return load_embedder()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def port() -> Iterator[int]:
+    yield free_port()
+
+
+def shared_dataset(name: str) -> Path:
+    path = SHARED_DATA / name / "pairs.jsonl.gz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared data is optional)")
+    return path

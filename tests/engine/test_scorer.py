@@ -1,0 +1,86 @@
+import pytest
+
+from service.backends.base import SampleGroup
+from service.engine.scaling import Neighbour, Scaling
+from service.engine.scorer import EngineOptions, ScoringEngine
+from service.errors import ScoringFailed
+from tests.engine.fakes import ListNeighbours, ScriptedBackend, boom, chain_text
+from tests.helpers import prefers, task
+
+
+async def test_mean_over_valid_samples_and_failures_by_reason() -> None:
+    texts = [chain_text(4, 8), chain_text(6, 6), "no json here", chain_text(2, 7)]
+    engine = ScoringEngine(
+        ScriptedBackend(lambda g, n: texts[: g.n]), options=EngineOptions(parse_retries=0)
+    )
+    out = await engine.score("u", prefers("short"), task("a", "b"), Scaling(4, 0))
+    assert out.scores == pytest.approx([4.0, 7.0])
+    assert out.ranks == [2, 1] and out.preferred == 1 and out.margin == pytest.approx(3.0)
+    assert (out.ind.requested, out.ind.valid, out.ind.failed) == (4, 3, 1)
+    assert dict(out.ind.failures) == {"no_json": 1}
+    # the trace is the sample closest to the aggregate [4, 7]
+    assert out.trace is not None and out.trace.outcome.overall == (4.0, 8.0)  # type: ignore[union-attr]
+
+
+async def test_every_sample_failing_is_an_error_not_a_score() -> None:
+    engine = ScoringEngine(ScriptedBackend(lambda g, n: ["garbage"] * g.n))
+    with pytest.raises(ScoringFailed) as failed:
+        await engine.score("u", (), task("a", "b"), Scaling(3, 0))
+    assert "no_json: 3" in failed.value.message
+    assert failed.value.details == [{"reason": "no_json", "count": 3}]
+
+
+async def test_unparseable_samples_are_requested_again() -> None:
+    def script(group: SampleGroup, call: int) -> list[str]:
+        return (
+            ['<JSON_START>{"better_response": {'] * group.n
+            if call == 1
+            else [chain_text(3, 9)] * group.n
+        )
+
+    backend = ScriptedBackend(script)
+    out = await ScoringEngine(backend, options=EngineOptions(parse_retries=1)).score(
+        "u", (), task("a", "b"), Scaling(2, 0)
+    )
+    assert out.ind.valid == 2 and dict(out.retried) == {"truncated": 2}
+    assert [c.n for c in backend.calls] == [2, 2]
+
+
+async def test_backend_error_fails_the_whole_group() -> None:
+    def script(group: SampleGroup, call: int) -> list[str] | Exception:
+        return boom() if group.level == "pro" else [chain_text(5, 6)] * group.n
+
+    neighbours = ListNeighbours([Neighbour("p0", prefers("long"), 0.9)])
+    engine = ScoringEngine(ScriptedBackend(script), neighbours)
+    out = await engine.score("u", prefers("short"), task("a", "b"), Scaling(2, 1))
+    assert (out.pro.requested, out.pro.valid, dict(out.pro.failures)) == (
+        1,
+        0,
+        {"backend_error": 1},
+    )
+    assert out.scores == pytest.approx([5.0, 6.0])
+
+
+async def test_prototype_level_fuses_half_and_half() -> None:
+    def script(group: SampleGroup, call: int) -> list[str]:
+        return [chain_text(2, 8) if group.level == "ind" else chain_text(8, 4)] * group.n
+
+    neighbours = ListNeighbours([Neighbour(f"p{j}", prefers("long"), 0.9) for j in range(3)])
+    backend = ScriptedBackend(script)
+    out = await ScoringEngine(backend, neighbours).score(
+        "u", prefers("short"), task("a", "b"), Scaling(4, 2)
+    )
+    assert out.ind_scores == [2.0, 8.0] and out.pro_scores == [8.0, 4.0]
+    assert out.scores == pytest.approx([5.0, 6.0])
+    assert sorted(g.source for g in backend.calls if g.level == "pro") == ["p0", "p1"]
+
+
+async def test_pro_without_prototypes_is_reported_skipped() -> None:
+    engine = ScoringEngine(ScriptedBackend(lambda g, n: [chain_text(5, 6)] * g.n))
+    out = await engine.score("u", (), task("a", "b"), Scaling(1, 4))
+    assert (out.pro.requested, out.pro.valid, dict(out.pro.failures)) == (
+        4,
+        0,
+        {"no_prototypes": 4},
+    )
+    assert out.pro_scores is None and out.scores == pytest.approx([5.0, 6.0])

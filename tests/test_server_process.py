@@ -1,0 +1,79 @@
+"""The real server as a subprocess on a free loopback port, scored over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, free_port
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PGENRM_DEFAULT_IND": "4", "PGENRM_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"server exited with {proc.returncode}:\n{out}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server not ready after 120 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_scores_the_example_over_http(server: str) -> None:
+    example = Path(REPO, "examples", "score_request.json").read_bytes()
+    r = httpx.post(f"{server}/v1/score", content=example, timeout=30)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["preferred"] == 1  # this user always chose the shorter answer
+    assert sum(c["weight"] for c in out["traces"]["summary"]["criteria"]) == pytest.approx(100)
+    assert out["samples"]["ind"]["valid"] == 8  # the file asks for Ind-8
+
+
+def test_defaults_come_from_the_environment(server: str) -> None:
+    request = json.loads(Path(REPO, "examples", "score_request.json").read_text())
+    del request["scaling"]
+    out = httpx.post(f"{server}/v1/score", json=request, timeout=30).json()
+    assert out["samples"]["ind"]["requested"] == 4  # PGENRM_DEFAULT_IND
+
+
+def test_bad_request_over_http(server: str) -> None:
+    r = httpx.post(f"{server}/v1/score", json={"user_id": "u"}, timeout=10)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert {d["field"] for d in error["details"]} == {"prompt", "candidates"}
+    assert error["field"] in {"prompt", "candidates"} and "1 more problem" in error["message"]
