@@ -79,12 +79,13 @@ def _balanced_region(text: str, start: int) -> str | None:
 
 
 def _repair(region: str) -> dict[str, Any] | None:
-    """Trailing commas, typographic quotes, Python-literal dicts: what a model commonly writes."""
+    """Trailing commas, typographic quotes, raw line breaks inside strings, Python-literal dicts:
+    what a model commonly writes."""
     candidates = [_TRAILING_COMMA.sub(r"\1", region)]
     candidates.append(candidates[0].translate(_SMART_QUOTES))
     for candidate in candidates:
-        try:
-            value = json.loads(candidate)
+        try:  # strict=False: a rationale written over several real lines, not with "\n"
+            value = json.loads(candidate, strict=False)
         except (ValueError, RecursionError):
             continue
         if _is_chain_object(value):

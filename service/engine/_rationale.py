@@ -4,6 +4,9 @@ Private to `service.engine.parsing`. The released model writes the rationale as 
 (`A. Evaluation Criteria & Weights` then `B. Scoring Breakdown`); structured-output judges write
 it as an object. Both become the same `Breakdown`. Nothing here raises on odd input: whatever
 cannot be read is simply absent from the result.
+
+The patterns use horizontal whitespace and possessive quantifiers: a degenerate sample (thousands
+of blank lines, spaces or asterisks) must cost linear time, never a catastrophic backtrack.
 """
 
 from __future__ import annotations
@@ -13,26 +16,55 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_NUM = r"(\d+(?:\.\d+)?)"
+
+def _num(name: str) -> str:
+    return rf"(?P<{name}>\d++(?:\.\d++)?+)"
+
+
+def _fraction(name: str) -> str:
+    """A weight written as a fraction of 1: 0.35, .4, 1.0."""
+    return rf"(?P<{name}>[01]?\.\d++)(?![\d.])"
+
+
+_SEP = r"[:\-\u2013\u2014]"  # ":", "-", en dash, em dash
+_WEIGHT_WORD = r"(?:(?i:weight)[ \t]*+[:=]?[ \t]*+)"
 _CRITERION_LINE = re.compile(
-    r"^\s*(?:\d+[.)]|[-*\u2022])?\s*\**\s*(?P<name>[A-Za-z][^:\n(]{0,80}?)\s*\**\s*"
-    r"(?:\(\s*(?:weight\s*[:=]?\s*)?" + _NUM + r"\s*%\s*\)|[:\-\u2013]\s*" + _NUM + r"\s*%)"
-    r"\s*\**\s*[:\-\u2013.]?\s*(?P<desc>.*)$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_SECTION_B = re.compile(r"(?:^|\n)\s*\**\s*B[.):]\s*|Scoring Breakdown", re.IGNORECASE)
-_RESPONSE_HEAD = re.compile(r"(?:^|\n)[ \t#*\-]*\**\s*Response[ _]?(\d+)\b", re.IGNORECASE)
-_SCORE_LINE = re.compile(
-    r"^\s*(?:\d+[.)]|[-*\u2022])?\s*\**\s*(?P<name>[A-Za-z][^:\n]{0,80}?)\s*\**\s*[:\-\u2013]\s*\**\s*"
-    + _NUM
-    + r"\s*(?:/\s*10)?\**(?P<rest>.*)$",
+    r"^[ \t]*+(?:\d+[.)]|[-*\u2022])?[ \t]*+\**+[ \t]*+(?P<name>[A-Za-z][^:\n(]{0,80}?)"
+    r"[ \t]*+\**+[ \t]*+(?:"
+    rf"\([ \t]*+{_WEIGHT_WORD}?{_num('pct')}[ \t]*+%[ \t]*+\)"
+    rf"|{_SEP}[ \t]*+{_WEIGHT_WORD}?{_num('pct2')}[ \t]*+%"
+    rf"|\([ \t]*+{_WEIGHT_WORD}?{_fraction('frac')}[ \t]*+\)"
+    rf"|{_SEP}[ \t]*+{_WEIGHT_WORD}{_fraction('frac2')}"
+    rf")[ \t]*+\**+[ \t]*+(?:[.]|{_SEP})?[ \t]*+(?P<desc>.*)$",
     re.MULTILINE,
 )
+# A rationale written as one line: "A. ...: Relevance (40%), Humor (35%), Brevity (25%). B. ..."
+_INLINE_CRITERION = re.compile(
+    r"(?<![A-Za-z])(?P<name>[A-Z][A-Za-z&/' \-]{0,60}?)"
+    rf"[ \t]*+\([ \t]*+{_WEIGHT_WORD}?{_num('pct')}[ \t]*+%[ \t]*+\)"
+)
+_SECTION_B = re.compile(r"(?:^|\n)[ \t]*+\**+[ \t]*+B[.):]|Scoring Breakdown", re.IGNORECASE)
+_RESPONSE_HEAD = re.compile(r"(?:^|\n)[ \t#*\-]*+Response[ _]?(\d+)\b", re.IGNORECASE)
+_INLINE_HEAD = re.compile(r"\bResponse[ _]?(\d+)[ \t]*+\**+[ \t]*+:", re.IGNORECASE)
+_SCORE_LINE = re.compile(
+    r"^[ \t]*+(?:\d+[.)]|[-*\u2022])?[ \t]*+\**+[ \t]*+(?P<name>[A-Za-z][^:\n]{0,80}?)"
+    rf"[ \t]*+\**+[ \t]*+{_SEP}[ \t]*+\**+[ \t]*+{_num('score')}[ \t]*+"
+    r"(?:/[ \t]*+10(?!\d|\.\d))?\**+(?P<rest>.*)$",
+    re.MULTILINE,
+)
+_INLINE_SCORE = re.compile(
+    rf"(?<![A-Za-z])(?P<name>[A-Z][A-Za-z&/' \-]{{0,60}}?)[ \t]*+{_SEP}?[ \t]*+{_num('score')}"
+    r"[ \t]*+/[ \t]*+10(?!\d|\.\d)(?:[ \t]*+\((?P<rest>[^)\n]{0,300})\))?"
+)
 _FINAL = re.compile(
-    r"Final\s+Score\s*[:=]\s*(?P<expr>[^\n]*?)(?:=\s*\**\s*" + _NUM + r"\s*\**\s*)?(?:\n|$)",
+    r"(?:Final|Total|Overall|Weighted)(?:[ \t]+Weighted)?[ \t]+Score[ \t]*+[:=][ \t]*+"
+    r"(?P<expr>[^\n]*?)"
+    rf"(?:=[ \t]*+\**+[ \t]*+{_num('total')}[ \t]*+\**+[ \t.]*+)?(?:\n|$)",
     re.IGNORECASE,
 )
-_TERM = re.compile(r"\(?\s*" + _NUM + r"\s*[x\u00d7*]\s*" + _NUM + r"\s*(%?)\s*\)?")
+# One "(score * weight)" term; the weight may be 0.35 or 35%, the sum is divided by the weights.
+_TERM = re.compile(rf"(?<![\d.]){_num('score')}[ \t]*+[x\u00d7*][ \t]*+{_num('weight')}")
+_JUSTIFICATION_STRIP = ".:,;-\u2013\u2014 "
 
 
 @dataclass
@@ -56,9 +88,10 @@ def to_number(value: Any) -> tuple[float | None, bool]:
         number = float(value)
         return (number if math.isfinite(number) else None), False
     if isinstance(value, str):
-        match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(%|/\s*10)?\s*", value)
+        match = re.fullmatch(r"\s*+(-?\d++(?:\.\d++)?+)\s*+(%|/\s*+10)?\s*+", value)
         if match:
-            return float(match.group(1)), True
+            number = float(match.group(1))
+            return (number if math.isfinite(number) else None), True
     return None, False
 
 
@@ -67,11 +100,39 @@ def _clean(text: str) -> str:
 
 
 def _weighted_terms(expr: str) -> float | None:
-    terms = [(float(s), float(w)) for s, w, _ in _TERM.findall(expr)]
+    terms = [(float(m["score"]), float(m["weight"])) for m in _TERM.finditer(expr)]
     total = sum(w for _, w in terms)
-    if not terms or total <= 0:
+    if not terms or not 0 < total < math.inf:
         return None
-    return sum(s * w for s, w in terms) / total
+    value = sum(s * w for s, w in terms) / total
+    return value if math.isfinite(value) else None
+
+
+def _criteria_lines(section_a: str) -> list[tuple[str, float, str]]:
+    found: list[tuple[str, float, str]] = []
+    for m in _CRITERION_LINE.finditer(section_a):
+        weight = m["pct"] or m["pct2"] or m["frac"] or m["frac2"]
+        name = _clean(m["name"])
+        if name and weight is not None:
+            found.append((name, float(weight), m["desc"].strip()))
+    if len(found) < 2:  # criteria run together on one line: "Relevance (40%), Humor (35%)"
+        inline = [
+            (_clean(m["name"]), float(m["pct"]), "") for m in _INLINE_CRITERION.finditer(section_a)
+        ]
+        if len(inline) > len(found):
+            return inline
+    return found
+
+
+def _block_scores(block: str) -> dict[str, tuple[float, str]]:
+    scores: dict[str, tuple[float, str]] = {}
+    for s in _SCORE_LINE.finditer(block):
+        justification = s["rest"].strip().lstrip(_JUSTIFICATION_STRIP).strip()
+        scores[_clean(s["name"])] = (float(s["score"]), justification)
+    if not scores:  # one-line breakdown: "Relevance 8/10 (why), Humor 6/10 (why)"
+        for s in _INLINE_SCORE.finditer(block):
+            scores[_clean(s["name"])] = (float(s["score"]), (s["rest"] or "").strip())
+    return scores
 
 
 def parse_text(rationale: str) -> Breakdown:
@@ -79,33 +140,30 @@ def parse_text(rationale: str) -> Breakdown:
     split = _SECTION_B.search(rationale)
     section_a = rationale[: split.start()] if split else rationale
     section_b = rationale[split.start() :] if split else rationale
-    for m in _CRITERION_LINE.finditer(section_a):
-        weight = m.group(2) or m.group(3)
-        name = _clean(m.group("name"))
-        if name and weight is not None:
-            out.criteria.append((name, float(weight), m.group("desc").strip()))
-    heads = list(_RESPONSE_HEAD.finditer(section_b))
+    out.criteria = _criteria_lines(section_a)
+    heads = list(_RESPONSE_HEAD.finditer(section_b)) or list(_INLINE_HEAD.finditer(section_b))
     for i, head in enumerate(heads):
         index = int(head.group(1)) - 1
         block_end = heads[i + 1].start() if i + 1 < len(heads) else len(section_b)
         block = section_b[head.end() : block_end]
-        final = _FINAL.search(block)
-        if final:
-            recomputed = _weighted_terms(final.group("expr"))
-            if recomputed is not None:
-                out.final_terms[index] = recomputed
-            block = block[: final.start()]
-        for s in _SCORE_LINE.finditer(block):
-            name = _clean(s.group("name"))
-            justification = s.group("rest").strip().lstrip(".:,;-\u2013 ").strip()
-            out.scores.setdefault(index, {})[name] = (float(s.group(2)), justification)
+        # The last "Final Score" with terms is the total; an earlier one may be a justification's
+        # words ("hurts the final score: ..."), so the block is not cut there either (a total
+        # line never reads as a criterion score).
+        finals = reversed(list(_FINAL.finditer(block)))
+        terms = (_weighted_terms(m["expr"]) for m in finals)
+        recomputed = next((t for t in terms if t is not None), None)
+        if recomputed is not None:
+            out.final_terms[index] = recomputed
+        for name, scored in _block_scores(block).items():
+            out.scores.setdefault(index, {})[name] = scored
     return out
 
 
 def parse_object(rationale: dict[str, Any]) -> Breakdown:
     """The structured-output shape: {"criteria": [...], "evaluations": {"response_1": ...}}."""
     out = Breakdown()
-    for item in rationale.get("criteria") or []:
+    criteria = rationale.get("criteria")
+    for item in criteria if isinstance(criteria, list) else []:
         if not isinstance(item, dict):
             continue
         weight, as_string = to_number(item.get("weight"))
@@ -120,7 +178,8 @@ def parse_object(rationale: dict[str, Any]) -> Breakdown:
         index = response_index(key)
         if index is None or not isinstance(evaluation, dict):
             continue
-        for item in evaluation.get("scores") or []:
+        scores = evaluation.get("scores")
+        for item in scores if isinstance(scores, list) else []:
             if not isinstance(item, dict):
                 continue
             score, as_string = to_number(item.get("score"))
@@ -143,6 +202,8 @@ def response_index(key: object) -> int | None:
 def match_criterion(name: str, criteria: list[str]) -> str | None:
     """The criterion a breakdown line refers to: exact, case-insensitive, or prefix match."""
     lowered = name.lower()
+    if not lowered:
+        return None
     for criterion in criteria:
         if criterion.lower() == lowered:
             return criterion

@@ -9,6 +9,7 @@ is flagged, not hidden.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -29,9 +30,11 @@ from service.engine.chain import (
 # A stated overall may be rounded to one decimal; beyond this it disagrees with the breakdown.
 SCORE_TOLERANCE = 0.15
 _WEIGHT_TOLERANCE = 0.5
-_PERSONA_LINE = re.compile(
-    r"^[\s*\-\u2022#]*\**\s*(?P<label>Style|Content\s*(?:&|and)\s*Structure|(?:Core\s+)?Values)"
-    r"\s*\**\s*[:\-\u2013]\s*\**\s*(?P<text>.+)$",
+_PERSONA_LINE = re.compile(  # possessive, horizontal-only whitespace: linear on any input
+    r"^[ \t]*+(?:[*\-\u2022#>]++[ \t]*+)?(?:\d+[.)][ \t]*+)?\**+[ \t]*+"
+    r"(?P<label>Style|Content[ \t]*+(?:&|and)[ \t]*+Structure|(?:Core[ \t]+)?Values)"
+    r"(?:[ \t]+Preferences?)?[ \t]*+\**+[ \t]*+[:\-\u2013\u2014][ \t]*+\**+[ \t]*+"
+    r"(?:\n[ \t]*+)?(?P<text>\S.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -100,23 +103,26 @@ def _parse(text: str, k: int, finish_reason: str | None) -> EvaluationChain:
 def _criteria(breakdown: _rationale.Breakdown, flags: list[RecoveryFlag]) -> list[Criterion]:
     seen: dict[str, tuple[float, str]] = {}
     for name, weight, description in breakdown.criteria:
-        if weight >= 0 and name.lower() not in {n.lower() for n in seen}:
+        if 0 <= weight < math.inf and name.lower() not in {n.lower() for n in seen}:
             seen[name] = (weight, description)
     total = sum(w for w, _ in seen.values())
-    if total <= 0:
+    if not 0 < total < math.inf:
         return []
-    scale = 1.0
+    # Always exactly 100 (33/33/33 is rounding); only a real deviation is worth a flag.
     if abs(total - 100.0) > _WEIGHT_TOLERANCE:
-        scale = 100.0 / total
         flags.append("weights_renormalised")
+    scale = 100.0 / total
     return [Criterion(name=n, weight=w * scale, description=d) for n, (w, d) in seen.items()]
 
 
 def _stated_scores(value: Any, k: int, flags: list[RecoveryFlag]) -> dict[int, float]:
-    if value is None:
-        return {}
+    """The overall the model wrote per response; what is not a number is left to the breakdown.
+
+    `better_response` is sometimes the winner's name ("response_2") or words ("Better"): those
+    carry no score, so the breakdown decides, and without one the sample has `missing_scores`.
+    """
     if not isinstance(value, dict):
-        raise _Failed("missing_scores", "`better_response` is not an object of scores")
+        return {}
     stated: dict[int, float] = {}
     for key, raw in value.items():
         index = _rationale.response_index(key)
@@ -128,7 +134,7 @@ def _stated_scores(value: Any, k: int, flags: list[RecoveryFlag]) -> dict[int, f
             )
         number, as_string = _rationale.to_number(raw)
         if number is None:
-            raise _Failed("missing_scores", f"score for `{key}` is not a number: {raw!r:.40}")
+            continue
         if not 1.0 <= number <= 10.0:
             raise _Failed("score_out_of_range", f"score for `{key}` is {number}, outside 1-10")
         if as_string:
@@ -155,7 +161,8 @@ def _weighted(scores: list[CriterionScore], criteria: list[Criterion]) -> float 
     if not criteria or len(scores) != len(criteria):
         return None
     weights = {c.name: c.weight for c in criteria}
-    return sum(s.score * weights[s.criterion] for s in scores) / sum(weights.values())
+    mean = sum(s.score * weights[s.criterion] for s in scores) / sum(weights.values())
+    return min(10.0, max(1.0, mean))  # a weighted mean of 1-10 scores, up to float rounding
 
 
 def _in_range(value: float | None) -> float | None:
@@ -170,7 +177,7 @@ def _candidate(
     flags: list[RecoveryFlag],
 ) -> CandidateEvaluation:
     if stated is None and recomputed is None:
-        raise _Failed("missing_scores", f"no score for response_{index + 1}")
+        raise _Failed("missing_scores", f"no usable score for response_{index + 1}")
     if recomputed is None:
         assert stated is not None
         return CandidateEvaluation(scores=tuple(scores), overall=stated)
