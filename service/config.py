@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     )
     embedder_max_seq_length: int | None = Field(256, ge=16, le=8192)
     embedder_cache_size: int = Field(50_000, ge=0)
+    embedder_disk_cache: Path | None = Field(
+        None, description="SQLite file caching embeddings across runs (batch jobs default to one)."
+    )
     embedded_params: Path | None = Field(
         None, description="Learnt embedded-backend parameters; default: the packaged file if any."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -80,3 +81,105 @@ def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"not ready after {timeout}s: {client.get('/readyz').text}")
+
+
+TOPICS = [
+    (
+        "boil an egg",
+        "Boil it for 9 minutes.",
+        "Put the egg in boiling water and cook it for about nine minutes, then cool it in cold water so the shell peels cleanly and the yolk stays firm.",
+    ),
+    (
+        "steep green tea",
+        "Two minutes at 80 °C.",
+        "Heat the water to about 80 °C rather than boiling, then steep the leaves for one to three minutes depending on the variety, tasting as you go so it never turns bitter.",
+    ),
+    (
+        "fix a flat bike tyre",
+        "Patch the tube.",
+        "Remove the wheel, lever the tyre off, find the puncture by inflating the tube in water, patch it after roughening the rubber, then refit the tube and pump it back up.",
+    ),
+    (
+        "learn a language",
+        "Practise daily.",
+        "Practise every day in short sessions, mix listening and speaking with reading, use spaced-repetition flashcards for vocabulary, and find a conversation partner to keep it practical.",
+    ),
+    (
+        "sleep better",
+        "Keep a schedule.",
+        "Keep the same bedtime and wake time every day, avoid screens and caffeine in the evening, keep the room cool and dark, and get daylight in the morning.",
+    ),
+    (
+        "save money",
+        "Budget monthly.",
+        "Write a monthly budget, automate a transfer to savings on payday, cancel subscriptions you do not use, and cook at home more often than you eat out.",
+    ),
+    (
+        "write a CV",
+        "Keep it to one page.",
+        "Keep it to one page, lead with your most relevant experience, quantify achievements with numbers, tailor it to each job, and proofread it twice before sending.",
+    ),
+    (
+        "start running",
+        "Begin slowly.",
+        "Begin with run-walk intervals three times a week, increase your total time by about ten percent per week, wear comfortable shoes, and rest when something hurts.",
+    ),
+    (
+        "grow tomatoes",
+        "Give them sun.",
+        "Plant them in full sun after the last frost, water deeply but not too often, stake or cage the stems, and feed them with a balanced fertiliser once they flower.",
+    ),
+    (
+        "clean a laptop",
+        "Wipe it gently.",
+        "Power it off, wipe the screen with a microfibre cloth, blow dust out of the keyboard with compressed air, and clean the case with a slightly damp cloth.",
+    ),
+    (
+        "make coffee",
+        "Use fresh beans.",
+        "Grind fresh beans just before brewing, use about one gram of coffee per sixteen grams of water, keep the water just off the boil, and brew for around four minutes.",
+    ),
+    (
+        "study for exams",
+        "Test yourself.",
+        "Space your study sessions over several weeks, test yourself with past papers instead of rereading, explain topics out loud, and sleep well the night before.",
+    ),
+]
+
+
+def synthetic_rows(per_user: int = 24, test_per_user: int = 6) -> list[dict[str, Any]]:
+    """Rows in the PersonalRewardBench schema: user `terse` prefers the short answer, user
+    `verbose` the long one, over paraphrased prompts (the same prompts, opposite choices)."""
+    rows: list[dict[str, Any]] = []
+    for user in ("terse", "verbose"):
+        for i in range(per_user + test_per_user):
+            topic, short, long = TOPICS[i % len(TOPICS)]
+            prompt = ["How do I", "What is the best way to", "Any tips to", "Help me"][
+                i // len(TOPICS) % 4
+            ]
+            chosen, rejected = (short, long) if user == "terse" else (long, short)
+            rows.append(
+                {
+                    "user_id": user,
+                    "conversation_id": f"syn-{i}-{user}",
+                    "context": [{"role": "user", "content": f"{prompt} {topic}?"}],
+                    "chosen": {"role": "assistant", "content": chosen},
+                    "rejected": {"role": "assistant", "content": rejected},
+                    "split": "test" if i >= per_user else ("val" if i % 5 == 4 else "train"),
+                    "dataset": "synthetic",
+                }
+            )
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[Any], *, gz: bool = False) -> Path:
+    import gzip
+    import json
+
+    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
+    if gz:
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        path.write_text(text)
+    return path

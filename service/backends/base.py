@@ -9,6 +9,7 @@ returns raw chain texts; parsing and aggregation are the engine's.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -65,6 +66,9 @@ class Backend(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and threads."""
+
+    async def warm(self, texts: Sequence[tuple[str, str]], progress: bool = False) -> None:  # noqa: B027
+        """Precompute what scoring these (prompt, response) texts needs; batch jobs call it."""
 
     @abstractmethod
     async def generate(self, group: SampleGroup) -> list[Completion]:

@@ -17,5 +17,6 @@ def build_backend(settings: Settings) -> Backend:
         settings.embedder,
         max_seq_length=settings.embedder_max_seq_length,
         cache_size=settings.embedder_cache_size,
+        disk_cache=settings.embedder_disk_cache,
     )
     return EmbeddedBackend(embedder, load_params(settings.embedded_params))

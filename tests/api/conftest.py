@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from prototypes.embed import Embedder
 from service.app import create_app
 from service.backends.embedded.backend import EmbeddedBackend
-from service.backends.embedded.params import EmbeddedParams
+from service.backends.embedded.params import load_params
 from service.config import Settings
 from tests.helpers import wait_ready
 
@@ -21,7 +21,7 @@ def settings() -> Settings:
 @pytest.fixture
 def client(embedder: Embedder, settings: Settings) -> Iterator[TestClient]:
     """The real app on the embedded backend (the session's MiniLM, so no reload per test)."""
-    app = create_app(settings, backend=EmbeddedBackend(lambda: embedder, EmbeddedParams()))
+    app = create_app(settings, backend=EmbeddedBackend(lambda: embedder, load_params()))
     with TestClient(app, raise_server_exceptions=False) as c:
         wait_ready(c)
         yield c

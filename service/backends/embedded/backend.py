@@ -1,32 +1,35 @@
 """The embedded CPU backend: real evaluation chains with no LLM.
 
-For each sample it infers the user's rubric from a bootstrap resample of the few-shot history
-(sample 0 uses the whole history), scores every candidate per criterion, and writes the chain in
-the P-GenRM text format, so it travels the same parse-and-aggregate path as an LLM's output.
+For each sample it infers the user's preference model from a bootstrap resample of the few-shot
+history (sample 0 uses the whole history), turns it into a weighted rubric, scores every
+candidate per criterion, and writes the chain in the P-GenRM text format, so it travels the
+same parse-and-aggregate path as an LLM's output.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from prototypes.embed import Embedder
 from service.backends.base import Backend, Completion, SampleGroup
 from service.backends.embedded import persona as words
-from service.backends.embedded.features import STYLE_FEATURES, style_facts, style_matrix
+from service.backends.embedded.features import style_facts
 from service.backends.embedded.params import EmbeddedParams
-from service.backends.embedded.rubric import (
-    Evidence,
+from service.backends.embedded.rubric import PlannedCriterion, plan
+from service.backends.embedded.usermodel import (
+    CONTENT,
+    ExpertBank,
     UserModel,
-    candidate_evidence,
-    criterion_score,
+    history_evidence,
     infer,
-    select_weights,
 )
+from service.backends.embedded.views import ViewBuilder, qa_text
 from service.engine.chain import CandidateEvaluation, Criterion, CriterionScore
-from service.engine.render import render_chain, rounded_weights
+from service.engine.render import render_chain
 
 
 class EmbeddedBackend(Backend):
@@ -34,100 +37,101 @@ class EmbeddedBackend(Backend):
 
     def __init__(self, embedder_factory: Callable[[], Embedder], params: EmbeddedParams) -> None:
         self._factory = embedder_factory
-        self._embedder: Embedder | None = None
         self.params = params
+        self._bank = ExpertBank(params)
+        self._views: ViewBuilder | None = None
 
     @property
     def model(self) -> str:
-        embedder = self._embedder.name if self._embedder else "unloaded"
+        embedder = self._views.embedder.name if self._views else "unloaded"
         return f"pgenrm-embedded/{self.params.version}+{embedder}"
 
     @property
     def ready(self) -> bool:
-        return self._embedder is not None
+        return self._views is not None
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
+        if self._views is None:
             raise RuntimeError("embedded backend used before start()")
-        return self._embedder
+        return self._views.embedder
 
     async def start(self) -> None:
-        if self._embedder is None:
-            self._embedder = await asyncio.to_thread(self._factory)
+        if self._views is None:
+            embedder = await asyncio.to_thread(self._factory)
+            self.params.check_embedder(embedder.name, embedder.dim)
+            self._views = ViewBuilder(self.params, embedder)
+
+    async def warm(self, texts: Sequence[tuple[str, str]], progress: bool = False) -> None:
+        """Embed every text up front in large batches (much faster than request by request)."""
+        if self._views is None or not self.params.has_content:
+            return
+        unique = list(dict.fromkeys(texts))
+        batch = [qa_text(p, r) for p, r in unique] + [r for _, r in unique]
+        batch.sort(key=len)  # similar lengths share a batch: less padding
+        step = 512
+        for start in tqdm(range(0, len(batch), step), desc="embedding", disable=not progress):
+            await asyncio.to_thread(self._views.embedder.encode, batch[start : start + step])
 
     async def generate(self, group: SampleGroup) -> list[Completion]:
         return await asyncio.to_thread(self.generate_sync, group)
 
     def generate_sync(self, group: SampleGroup) -> list[Completion]:
-        p = self.params
+        if self._views is None:
+            raise RuntimeError("embedded backend used before start()")
         task, history = group.task, group.history
-        k, n_cand = len(history), len(task.candidates)
-        texts = [pair.chosen for pair in history] + [pair.rejected for pair in history]
-        texts += [task.prompt, *task.candidates]
-        emb = self.embedder.encode(texts).astype(np.float64)
-        z = (style_matrix(texts) - np.asarray(p.style_mean)) / np.asarray(p.style_std)
-        evidence = Evidence(style_diff=z[:k] - z[k : 2 * k], embed_diff=emb[:k] - emb[k : 2 * k])
-        prompt_emb, cand_emb = emb[2 * k], emb[2 * k + 1 :]
-        cand_z = z[2 * k + 1 :]
+        k = len(history)
+        prompts = [p.prompt for p in history] * 2 + [task.prompt] * len(task.candidates)
+        texts = [p.chosen for p in history] + [p.rejected for p in history] + list(task.candidates)
+        views = self._views.build(prompts, texts)
+        scores = self._bank.view_scores(views)
+        evidence = history_evidence(self._bank, views, scores, k)
+        candidates = slice(2 * k, len(texts))
         facts = [style_facts(c) for c in task.candidates]
         rng = np.random.default_rng(group.seed)
         out = []
         for b in range(group.n):
-            rows = np.arange(k) if b == 0 or k == 0 else rng.integers(0, k, size=k)
-            model = infer(evidence, rows, p)
-            per_key = candidate_evidence(model, cand_z, cand_emb, prompt_emb, p)
-            weights = select_weights(model, p)
-            if b > 0:
-                raw = rng.dirichlet(p.weight_jitter * np.asarray(list(weights.values())) + 1e-3)
-                weights = dict(zip(weights, raw, strict=True))
-            text = self._chain_text(model, weights, per_key, facts, n_cand)
+            counts = self._resample(k, rng) if b else np.ones(k, np.int64)
+            model = infer(self._bank, views, scores, evidence, counts, rng if b else None)
+            criteria = plan(model, candidates, self.params.calibration, rng if b else None)
+            text = self._chain(model, criteria, facts, k)
             out.append(Completion(text=text, finish_reason="stop"))
         return out
 
-    def _chain_text(
-        self,
-        model: UserModel,
-        weights: dict[str, float],
-        per_key: dict[str, np.typing.NDArray[np.float64]],
-        facts: list[dict[str, str]],
-        n_cand: int,
+    def _resample(self, k: int, rng: np.random.Generator) -> np.typing.NDArray[np.int64]:
+        """The history multiset of one Ind-N sample after the first (which uses all of it)."""
+        counts = np.ones(k, np.int64)
+        how = self.params.calibration.resample
+        if how == "bootstrap" and k:
+            counts = rng.multinomial(k, [1 / k] * k).astype(np.int64)
+        elif how == "drop-one" and k >= 3:
+            counts[rng.integers(k)] = 0
+        return counts
+
+    def _chain(
+        self, model: UserModel, planned: list[PlannedCriterion], facts: list[dict[str, str]], k: int
     ) -> str:
-        keys = list(weights)
-        percents = rounded_weights([weights[key] for key in keys])
-        criteria, columns = [], []
-        for key, percent in zip(keys, percents, strict=True):
-            if percent == 0:
-                continue
-            coef = model.coef[key]
-            name, description = words.criterion_text(key, coef)
-            criteria.append(Criterion(name=name, weight=percent, description=description))
-            scores = criterion_score(coef, per_key[key], self.params.score_slope)
-            columns.append((key, coef, name, np.round(scores, 1), np.sign(coef) * per_key[key]))
+        criteria = []
+        for c in planned:
+            name, description = words.criterion_text(c.key, c.direction)
+            criteria.append(Criterion(name=name, weight=c.weight, description=description))
         candidates = []
-        for i in range(n_cand):
+        for i, fact in enumerate(facts):
             row = tuple(
                 CriterionScore(
-                    criterion=name,
-                    score=float(col[i]),
-                    justification=words.justification(
-                        key, coef, float(signed[i]), _fact(key, facts[i], signed[i])
-                    ),
+                    criterion=criterion.name,
+                    score=float(c.scores[i]),
+                    justification=words.justification(_fact(c.key, fact), float(c.standardised[i])),
                 )
-                for key, coef, name, col, signed in columns
+                for c, criterion in zip(planned, criteria, strict=True)
             )
             overall = sum(s.score * c.weight for s, c in zip(row, criteria, strict=True)) / 100
             candidates.append(CandidateEvaluation(scores=row, overall=overall))
-        return render_chain(words.persona(model), criteria, candidates)
+        persona = words.persona(model, planned, self._bank.labels, k)
+        return render_chain(persona, criteria, candidates)
 
 
-def _fact(key: str, facts: dict[str, str], signed: float) -> str:
-    if key in STYLE_FEATURES:
+def _fact(key: str, facts: dict[str, str]) -> str:
+    if key in facts:
         return facts[key].capitalize()
-    if key == "semantic":
-        return (
-            "Content close to what this user chose"
-            if signed > 0
-            else "Content closer to what this user rejected"
-        )
-    return "Addresses the request closely" if signed > 0 else "Strays from the request"
+    return "Its content" if key == CONTENT else "Its wording"

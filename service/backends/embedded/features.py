@@ -1,8 +1,9 @@
 """Interpretable style features of a response: the measurable half of the embedded rubric.
 
-Each feature is one number per response and backs one criterion whose name flips with the
-user's direction (a user who prefers low `length` gets "Conciseness", high gets "Thoroughness").
-Pure functions of the text; cheap enough to run on every candidate of every request.
+Each feature is one number per response; features are grouped into criteria (`STYLE_GROUPS`),
+whose names flip with the user's direction (a user who prefers low `length` gets
+"Conciseness", high gets "Thoroughness"). Pure functions of the text and its prompt; cheap
+enough to run on every candidate of every request.
 """
 
 from __future__ import annotations
@@ -14,73 +15,235 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-STYLE_FEATURES = ("length", "structure", "formality", "engagement", "caution", "examples")
+Matrix = npt.NDArray[np.float64]
+
+
+def _words(*phrases: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
+
 
 _WORD = re.compile(r"[A-Za-z']+|\d+")
-_LIST_LINE = re.compile(r"^\s*(?:[-*\u2022+]|\d+[.)])\s+\S", re.MULTILINE)
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
+_LIST_LINE = re.compile(r"^[ \t]*(?:[-*\u2022+]|\d{1,3}[.)])[ \t]+\S", re.MULTILINE)
 _HEADING = re.compile(
-    r"^\s*(?:#{1,6}\s+\S|\*\*[^*\n]{2,80}\*\*\s*:?\s*$|[A-Z][^\n]{0,60}:\s*$)", re.MULTILINE
+    r"^[ \t]*(?:#{1,6}[ \t]+\S|\*\*[^*\n]{2,80}\*\*[ \t]*:?[ \t]*$)", re.MULTILINE
 )
 _CONTRACTION = re.compile(r"\b\w+'(?:s|re|ve|ll|d|m|t)\b", re.IGNORECASE)
-_INFORMAL = re.compile(
-    r"\b(?:hey|yeah|yep|nope|gonna|wanna|kinda|sorta|lol|awesome|cool|stuff|okay|ok|folks|guys)\b",
+_INFORMAL = _words(
+    "hey",
+    "yeah",
+    "yep",
+    "nope",
+    "gonna",
+    "wanna",
+    "kinda",
+    "sorta",
+    "lol",
+    "awesome",
+    "cool",
+    "stuff",
+    "okay",
+    "ok",
+    "folks",
+    "guys",
+    "haha",
+)
+_YOU = _words("you", "your", "yours", "yourself")
+_HEDGE = _words(
+    "might",
+    "may",
+    "perhaps",
+    "possibly",
+    "probably",
+    "maybe",
+    "i think",
+    "i believe",
+    "not sure",
+    "it depends",
+    "generally",
+    "usually",
+    "could be",
+)
+_REFUSAL = re.compile(
+    r"\b(?:i'?m sorry|i am sorry|sorry|i (?:can(?:no|')t|cannot|am unable|won'?t|will not|"
+    r"don'?t think i (?:can|should))|not able to|as an ai|i'?m not comfortable|"
+    r"not appropriate|inappropriate|i'?d rather not)\b",
     re.IGNORECASE,
 )
-_SECOND_PERSON = re.compile(r"\byou(?:r|rs|rself)?\b", re.IGNORECASE)
-_CAUTION = re.compile(
-    r"\b(?:i'?m sorry|sorry|i (?:can(?:no|')t|am unable|won'?t)|not able to|as an ai|"
-    r"i (?:don'?t|do not) (?:know|think)|might|may|perhaps|possibly|it depends|"
-    r"consult|professional|please note|disclaimer|be careful|caution|safety|illegal|"
-    r"harmful|dangerous|unethical|not appropriate|inappropriate|recommend (?:seeking|talking))\b",
+_REFUSAL_START = re.compile(
+    r"^\W*(?:no\b|i'?m sorry|sorry|i (?:can(?:no|')t|cannot|won'?t|don'?t|do not|am not)|"
+    r"unfortunately|i'?m not)",
     re.IGNORECASE,
+)
+_SAFETY = _words(
+    "illegal",
+    "unsafe",
+    "dangerous",
+    "harmful",
+    "unethical",
+    "against the law",
+    "safety",
+    "consult",
+    "professional",
+    "doctor",
+    "lawyer",
+    "police",
+    "careful",
+    "risk",
+    "respect",
+)
+_MORAL = _words(
+    "wrong",
+    "should not",
+    "shouldn't",
+    "not okay",
+    "not nice",
+    "hurtful",
+    "not a good idea",
+    "bad idea",
+    "immoral",
+    "morally",
+)
+_HARM = _words(
+    "kill",
+    "murder",
+    "steal",
+    "stole",
+    "drugs?",
+    "weapons?",
+    "guns?",
+    "bomb",
+    "poison",
+    "hack",
+    "rob",
+    "fight",
+    "hurt",
+    "violen(?:ce|t)",
+    "sex",
+    "porn",
+    "racist",
+    "cheat",
+    "attack",
+    "knife",
+    "suicide",
+    "meth",
+    "cocaine",
+    "shoot",
+)
+_COMPLY_START = re.compile(
+    r"^\W*(?:sure|yes|yeah|okay|ok|of course|absolutely|certainly|here(?:'s| is| are)|great|"
+    r"definitely|happy to)\b",
+    re.IGNORECASE,
+)
+_INSTRUCTION = re.compile(
+    r"^[ \t]*(?:\d{1,3}[.)][ \t]*)?(?:first|then|next|just|you can|you could|try|use|get|take|put|"
+    r"make|go)\b",
+    re.IGNORECASE | re.MULTILINE,
 )
 _EXAMPLE = re.compile(
     r"```|\b(?:for example|for instance|e\.g\.|such as|example|imagine|consider)\b", re.IGNORECASE
 )
+_EMPATHY = _words(
+    "i understand",
+    "understand",
+    "feel",
+    "feeling",
+    "sorry to hear",
+    "that sounds",
+    "glad",
+    "happy to",
+    "hope",
+)
+_FIRST_PERSON = _words("i", "me", "my", "mine", "i'm", "i've", "i'd")
+_DIGIT = re.compile(r"\d")
 
-Matrix = npt.NDArray[np.float64]
+# Criterion key -> the features behind it. The first feature names the direction.
+STYLE_GROUPS: dict[str, tuple[str, ...]] = {
+    "length": ("log_words", "log_sentences"),
+    "structure": ("layout",),
+    "formality": ("formality",),
+    "engagement": ("questions", "second_person", "opens_with_question"),
+    "hedging": ("hedges",),
+    "caution": ("refusals", "refusal_opening", "safety_terms", "moralising"),
+    "compliance": ("compliant_opening", "instructions"),
+    "harm": ("harm_terms", "echoes_prompt_harm"),
+    "examples": ("examples",),
+    "specificity": ("digits", "vocabulary"),
+    "warmth": ("empathy", "exclamations", "first_person"),
+    "relevance": ("prompt_overlap",),
+}
+STYLE_FEATURES: tuple[str, ...] = tuple(f for group in STYLE_GROUPS.values() for f in group)
 
 
-def style_vector(text: str) -> list[float]:
+def _first_terminator(text: str) -> str:
+    match = re.search(r"[.!?]", text[:300])
+    return match.group() if match else ""
+
+
+def style_vector(text: str, prompt: str = "") -> list[float]:
     """Raw (unstandardised) feature values, in `STYLE_FEATURES` order."""
     words = _WORD.findall(text)
-    n_words = len(words)
-    per100 = 100.0 / max(n_words, 20)
-    sentences = max(1, len(re.findall(r"[.!?](?:\s|$)", text)))
-    avg_word = sum(map(len, words)) / n_words if n_words else 0.0
-    formality = (
-        0.5 * avg_word
+    n = len(words)
+    per100 = 100.0 / max(n, 20)
+    sentences = max(1, len(_SENTENCE_END.findall(text)))
+    lowered = {w.lower() for w in words}
+    prompt_words = {w.lower() for w in _WORD.findall(prompt)}
+    avg_word = sum(map(len, words)) / n if n else 0.0
+    prompt_harm = {m.lower() for m in _HARM.findall(prompt)}
+    values = {
+        "log_words": math.log1p(n),
+        "log_sentences": math.log1p(sentences),
+        "layout": math.log1p(len(_LIST_LINE.findall(text)) + 2 * len(_HEADING.findall(text))),
+        "formality": 0.5 * avg_word
         - 1.5 * len(_CONTRACTION.findall(text)) * per100
-        - 2.0 * len(_INFORMAL.findall(text)) * per100
-        - 1.0 * text.count("!") * per100
-    )
-    engagement = text.count("?") / sentences + 0.5 * len(_SECOND_PERSON.findall(text)) * per100
-    return [
-        math.log1p(n_words),
-        math.log1p(len(_LIST_LINE.findall(text)) + 2 * len(_HEADING.findall(text))),
-        formality,
-        engagement,
-        math.log1p(len(_CAUTION.findall(text)) * per100),
-        math.log1p(len(_EXAMPLE.findall(text))),
-    ]
+        - 2.0 * len(_INFORMAL.findall(text)) * per100,
+        "exclamations": text.count("!") * per100,
+        "questions": text.count("?") / sentences,
+        "second_person": len(_YOU.findall(text)) * per100,
+        "opens_with_question": float(_first_terminator(text) == "?"),
+        "hedges": math.log1p(len(_HEDGE.findall(text)) * per100),
+        "refusals": math.log1p(len(_REFUSAL.findall(text))),
+        "refusal_opening": float(bool(_REFUSAL_START.search(text))),
+        "safety_terms": math.log1p(len(_SAFETY.findall(text)) * per100),
+        "moralising": math.log1p(len(_MORAL.findall(text)) * per100),
+        "compliant_opening": float(bool(_COMPLY_START.search(text))),
+        "instructions": math.log1p(len(_INSTRUCTION.findall(text))),
+        "harm_terms": math.log1p(len(_HARM.findall(text)) * per100),
+        "echoes_prompt_harm": float(bool(prompt_harm & {m.lower() for m in _HARM.findall(text)})),
+        "examples": math.log1p(len(_EXAMPLE.findall(text))),
+        "digits": math.log1p(len(_DIGIT.findall(text))),
+        "vocabulary": len(lowered) / max(1, n),
+        "empathy": math.log1p(len(_EMPATHY.findall(text)) * per100),
+        "first_person": len(_FIRST_PERSON.findall(text)) * per100,
+        "prompt_overlap": len(prompt_words & lowered) / len(prompt_words) if prompt_words else 0.0,
+    }
+    return [values[name] for name in STYLE_FEATURES]
 
 
-def style_matrix(texts: Sequence[str]) -> Matrix:
-    return np.array([style_vector(t) for t in texts], dtype=np.float64).reshape(
-        len(texts), len(STYLE_FEATURES)
-    )
+def style_matrix(texts: Sequence[str], prompts: Sequence[str] | None = None) -> Matrix:
+    prompts = prompts if prompts is not None else [""] * len(texts)
+    rows = [style_vector(t, p) for t, p in zip(texts, prompts, strict=True)]
+    return np.array(rows, dtype=np.float64).reshape(len(texts), len(STYLE_FEATURES))
 
 
 def style_facts(text: str) -> dict[str, str]:
-    """Human-readable counts behind each feature, for criterion justifications."""
-    n_words = len(_WORD.findall(text))
-    lists, heads = len(_LIST_LINE.findall(text)), len(_HEADING.findall(text))
+    """Human-readable counts behind each criterion, for justifications."""
+    n = len(_WORD.findall(text))
     informal = len(_CONTRACTION.findall(text)) + len(_INFORMAL.findall(text))
     return {
-        "length": f"{n_words} words",
-        "structure": f"{lists} list items and {heads} headings",
+        "length": f"{n} words",
+        "structure": f"{len(_LIST_LINE.findall(text))} list items, "
+        f"{len(_HEADING.findall(text))} headings",
         "formality": f"{informal} contractions or informal words",
-        "engagement": f"{text.count('?')} questions, {len(_SECOND_PERSON.findall(text))} 'you'",
-        "caution": f"{len(_CAUTION.findall(text))} hedges, apologies or disclaimers",
+        "engagement": f"{text.count('?')} questions, {len(_YOU.findall(text))} uses of 'you'",
+        "hedging": f"{len(_HEDGE.findall(text))} hedges",
+        "caution": f"{len(_REFUSAL.findall(text))} refusals or apologies, "
+        f"{len(_SAFETY.findall(text))} safety terms",
+        "compliance": ("opens by agreeing" if _COMPLY_START.search(text) else "no agreeing opening")
+        + f", {len(_INSTRUCTION.findall(text))} instruction lines",
+        "harm": f"{len(_HARM.findall(text))} terms about harm or violence",
         "examples": f"{len(_EXAMPLE.findall(text))} examples or code blocks",
+        "specificity": f"{len(_DIGIT.findall(text))} digits",
+        "warmth": f"{len(_EMPATHY.findall(text))} warm phrases, {text.count('!')} exclamations",
+        "relevance": "shares the request's words" if n else "empty",
     }

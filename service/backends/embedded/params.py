@@ -1,53 +1,227 @@
-"""Parameters of the embedded backend: built-in defaults, or a learnt file when one is shipped.
+"""Parameters of the embedded backend: a learnt library of preference experts, or a prior.
 
-The defaults are a hand-set global prior that gives sensible scores with no history at all. A
-learnt file (written by `pgenrm train-embedded`, from training rows only) replaces them; its
-manifest records the data hash it came from.
+A learnt file (`pgenrm train-embedded`, from training rows only) holds the feature
+standardisation, the wording idf, one linear expert per training user (or user cluster) plus a
+population expert, and the calibration of how far to trust a short history. Without a file the
+backend runs on a hand-set population prior over the style features alone.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from service.backends.embedded.features import STYLE_FEATURES
 
-PARAMS_FORMAT = 1
-DEFAULT_PARAMS_PATH = Path(__file__).with_name("params.json")
+PARAMS_FORMAT = 2
+DEFAULT_PARAMS_PATH = Path(__file__).with_name("data") / "params.npz"
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+
+
+class ParamsError(ValueError):
+    """The parameter file is missing, corrupt, or does not fit the configured embedder."""
+
+
+@dataclass(frozen=True)
+class Expert:
+    """A linear utility over [style z ; content ; wording], already scaled to log-odds."""
+
+    label: str
+    kind: str  # "user", "cluster" or "population"
+    n_pairs: int
+    style: F32
+    content: F32  # empty when the expert has no content view
+    wording_index: I64
+    wording_value: F32
+    regularisation: tuple[float, ...] = ()  # the C chosen per view (style, content, wording)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    population_bias: float = -2.0  # prior log-odds of the population expert vs one library expert
+    individual_bias: float = 0.0  # prior log-odds of the user's own history model
+    individual_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    temperature: float = 1.0  # sharpness of the posterior over experts
+    posterior_concentration: float = 20.0  # Dirichlet spread of Ind-N samples around it
+    resample: str = "drop-one"  # Ind-N history variation: "drop-one", "bootstrap" or "none"
+    score_slope: float = 1.5  # criterion score = 5.5 + slope * standardised contribution
+    weight_jitter: float = 200.0  # Dirichlet concentration of per-sample weight variation
+    min_weight: float = 1.0  # criteria under this % are left out of the chain
+    max_criteria: int = 10
+
+
+# A hand-set prior for when no learnt file exists: complete, structured, specific, relevant answers.
+_PRIOR = {
+    "log_words": 0.5,
+    "layout": 0.2,
+    "examples": 0.15,
+    "digits": 0.1,
+    "prompt_overlap": 0.3,
+    "refusals": -0.1,
+    "harm_terms": -0.2,
+}
+# Feature means and spreads measured on the dsp + hh_rlhf_relabeled training rows (rounded).
+_PRIOR_STATS = {
+    "log_words": (3.6, 1.07),
+    "log_sentences": (1.33, 0.64),
+    "layout": (0.15, 0.53),
+    "formality": (0.72, 3.44),
+    "questions": (0.16, 0.32),
+    "second_person": (3.36, 3.93),
+    "opens_with_question": (0.12, 0.33),
+    "hedges": (0.33, 0.6),
+    "refusals": (0.04, 0.16),
+    "refusal_opening": (0.03, 0.18),
+    "safety_terms": (0.07, 0.29),
+    "moralising": (0.02, 0.15),
+    "compliant_opening": (0.12, 0.32),
+    "instructions": (0.03, 0.16),
+    "harm_terms": (0.09, 0.35),
+    "echoes_prompt_harm": (0.02, 0.13),
+    "examples": (0.11, 0.3),
+    "digits": (0.32, 0.77),
+    "vocabulary": (0.8, 0.16),
+    "empathy": (0.13, 0.4),
+    "exclamations": (0.35, 1.22),
+    "first_person": (2.33, 3.53),
+    "prompt_overlap": (0.38, 0.28),
+}
 
 
 @dataclass(frozen=True)
 class EmbeddedParams:
-    version: str = "builtin-prior-1"
-    # Standardisation of the raw style features (population mean and spread).
-    style_mean: tuple[float, ...] = (4.6, 0.8, 1.8, 0.9, 0.9, 0.4)
-    style_std: tuple[float, ...] = (1.0, 1.0, 1.5, 1.0, 0.8, 0.6)
-    # Global prior preference per style feature (standardised units): mildly for complete,
-    # structured, clear answers with examples; neutral on tone.
-    style_prior: tuple[float, ...] = (0.35, 0.15, 0.05, 0.0, -0.05, 0.1)
-    relevance_prior: float = 0.3  # weight of prompt-response similarity, always present
-    relevance_scale: float = 0.25  # typical spread of the cosine between answers
-    semantic_scale: float = 0.1  # typical spread of e(c).v between answers
-    semantic_gain: float = 1.0  # semantic weight per unit of history evidence
-    prior_strength: float = 2.0  # pseudo-pairs behind the prior: how much to trust 0-3 pairs
-    score_slope: float = 0.6  # tanh slope from standardised evidence to the 1-10 scale
-    weight_jitter: float = 60.0  # Dirichlet concentration of per-sample weight variation
-    min_weight: float = 3.0  # criteria under this % are dropped from the rubric
-    max_criteria: int = 6
-    extra: dict[str, Any] = field(default_factory=dict)  # manifest data of a learnt file
+    version: str
+    style_mean: F32
+    style_std: F32
+    idf_index: I64
+    idf_value: F32
+    experts: tuple[Expert, ...]
+    calibration: Calibration = Calibration()
+    identifiers: tuple[Expert, ...] = ()  # same labels, lightly regularised: for the posterior
+    embedder: str | None = None  # None: the content view is unused
+    content_dim: int = 0
+    manifest: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        n = len(STYLE_FEATURES)
-        for name in ("style_mean", "style_std", "style_prior"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"embedded params: {name} needs {n} values")
-        if min(self.style_std) <= 0:
-            raise ValueError("embedded params: style_std must be positive")
+    @property
+    def has_content(self) -> bool:
+        return self.content_dim > 0 and any(e.content.size for e in self.experts)
 
-    def to_json(self) -> str:
-        return json.dumps({"format": PARAMS_FORMAT, **asdict(self)}, indent=2)
+    def check_embedder(self, name: str, dim: int) -> None:
+        if self.has_content and (self.embedder != name or self.content_dim != 2 * dim):
+            raise ParamsError(
+                f"embedded params {self.version} were learnt with embedder {self.embedder!r} "
+                f"({self.content_dim // 2}-d) but the service uses {name!r} ({dim}-d): set "
+                "PGENRM_EMBEDDER to match, or retrain with `pgenrm train-embedded`"
+            )
+
+    def save(self, path: Path) -> None:
+        if self.identifiers and len(self.identifiers) != len(self.experts):
+            raise ParamsError("identifiers must pair one to one with experts")
+        manifest = {
+            **self.manifest,
+            "format": PARAMS_FORMAT,
+            "version": self.version,
+            "embedder": self.embedder,
+            "content_dim": self.content_dim,
+            "style_features": list(STYLE_FEATURES),
+            "calibration": {**self.calibration.__dict__},
+            "experts": [
+                {
+                    "label": e.label,
+                    "kind": e.kind,
+                    "n_pairs": e.n_pairs,
+                    "c": list(e.regularisation),
+                }
+                for e in self.experts
+            ],
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            np.savez_compressed(
+                handle,
+                manifest=np.array(json.dumps(manifest)),
+                style_mean=self.style_mean,
+                style_std=self.style_std,
+                idf_index=self.idf_index.astype(np.int32),
+                idf_value=self.idf_value.astype(np.float16),
+                **_expert_arrays("expert_", self.experts, self.content_dim),
+                **_expert_arrays("id_", self.identifiers, self.content_dim),
+            )
+
+
+def _expert_arrays(prefix: str, experts: tuple[Expert, ...], dim: int) -> dict[str, Any]:
+    if not experts:
+        return {}
+    offsets = np.cumsum([0, *(e.wording_index.size for e in experts)])
+    return {
+        f"{prefix}style": np.stack([e.style for e in experts]).astype(np.float32),
+        f"{prefix}content": np.stack([_content(e, dim) for e in experts]),
+        f"{prefix}wording_offsets": offsets.astype(np.int64),
+        f"{prefix}wording_index": np.concatenate([e.wording_index for e in experts]).astype(
+            np.int32
+        ),
+        f"{prefix}wording_value": np.concatenate([e.wording_value for e in experts]).astype(
+            np.float16
+        ),
+    }
+
+
+def _read_experts(
+    prefix: str, arrays: dict[str, Any], metas: list[dict[str, Any]]
+) -> tuple[Expert, ...]:
+    if f"{prefix}style" not in arrays:
+        return ()
+    offsets = arrays[f"{prefix}wording_offsets"]
+    return tuple(
+        Expert(
+            label=meta["label"],
+            kind=meta["kind"],
+            n_pairs=int(meta["n_pairs"]),
+            style=arrays[f"{prefix}style"][j].astype(np.float32),
+            content=arrays[f"{prefix}content"][j].astype(np.float32),
+            wording_index=arrays[f"{prefix}wording_index"][offsets[j] : offsets[j + 1]].astype(
+                np.int64
+            ),
+            wording_value=arrays[f"{prefix}wording_value"][offsets[j] : offsets[j + 1]].astype(
+                np.float32
+            ),
+            regularisation=tuple(meta.get("c", ())),
+        )
+        for j, meta in enumerate(metas)
+    )
+
+
+def _content(expert: Expert, dim: int) -> F32:
+    return expert.content.astype(np.float32) if expert.content.size else np.zeros(dim, np.float32)
+
+
+def prior_params() -> EmbeddedParams:
+    """The built-in population prior: style features only, hand-set."""
+    style = np.array([_PRIOR.get(f, 0.0) for f in STYLE_FEATURES], np.float32)
+    population = Expert(
+        "population",
+        "population",
+        0,
+        style,
+        np.zeros(0, np.float32),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.float32),
+    )
+    return EmbeddedParams(
+        version="builtin-prior-2",
+        style_mean=np.array([_PRIOR_STATS[f][0] for f in STYLE_FEATURES], np.float32),
+        style_std=np.array([_PRIOR_STATS[f][1] for f in STYLE_FEATURES], np.float32),
+        idf_index=np.zeros(0, np.int64),
+        idf_value=np.zeros(0, np.float32),
+        experts=(population,),
+        calibration=Calibration(population_bias=0.0),
+    )
 
 
 def load_params(path: Path | None = None) -> EmbeddedParams:
@@ -55,11 +229,40 @@ def load_params(path: Path | None = None) -> EmbeddedParams:
     target = path or DEFAULT_PARAMS_PATH
     if not target.exists():
         if path is not None:
-            raise FileNotFoundError(f"embedded params file not found: {path}")
-        return EmbeddedParams()
-    data = json.loads(target.read_text())
-    if data.pop("format", None) != PARAMS_FORMAT:
-        raise ValueError(f"{target}: unsupported embedded params format")
-    for key in ("style_mean", "style_std", "style_prior"):
-        data[key] = tuple(data[key])
-    return EmbeddedParams(**data)
+            raise ParamsError(f"embedded params file not found: {path}")
+        return prior_params()
+    try:
+        with np.load(target, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        manifest = json.loads(str(arrays["manifest"]))
+    except (OSError, ValueError, KeyError) as error:
+        raise ParamsError(f"{target}: not an embedded params file: {error}") from error
+    if manifest.get("format") != PARAMS_FORMAT:
+        raise ParamsError(f"{target}: params format {manifest.get('format')}, need {PARAMS_FORMAT}")
+    if manifest.get("style_features") != list(STYLE_FEATURES):
+        raise ParamsError(f"{target}: learnt for other style features; retrain it")
+    try:
+        experts = _read_experts("expert_", arrays, manifest["experts"])
+        identifiers = _read_experts("id_", arrays, manifest["experts"])
+    except (KeyError, IndexError, ValueError) as error:
+        raise ParamsError(f"{target}: incomplete embedded params file: {error!r}") from error
+    stored: dict[str, Any] = dict(manifest["calibration"])
+    stored["individual_alphas"] = tuple(stored.get("individual_alphas", ()))
+    calibration = Calibration(**stored)
+    return EmbeddedParams(
+        version=manifest["version"],
+        style_mean=arrays["style_mean"].astype(np.float32),
+        style_std=arrays["style_std"].astype(np.float32),
+        idf_index=arrays["idf_index"].astype(np.int64),
+        idf_value=arrays["idf_value"].astype(np.float32),
+        experts=experts,
+        calibration=calibration,
+        identifiers=identifiers,
+        embedder=manifest["embedder"],
+        content_dim=int(manifest["content_dim"]),
+        manifest=manifest,
+    )
+
+
+def with_calibration(params: EmbeddedParams, **changes: Any) -> EmbeddedParams:
+    return replace(params, calibration=replace(params.calibration, **changes))

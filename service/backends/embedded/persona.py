@@ -1,119 +1,140 @@
 """Words for what the embedded backend inferred: criterion names, descriptions, persona text.
 
-Everything here is generated from the inferred user model and its evidence counts, so the trace
-says why (a user who always picked the shorter answer reads "Conciseness" and "chose the
-shorter answer in 3 of 3 comparisons").
+Generated from the user model and the history's evidence, so a trace says why: a user who
+always picked the shorter answer reads "Conciseness" and "chose the shorter answer in 3 of 3
+comparisons".
 """
 
 from __future__ import annotations
 
-from service.backends.embedded.rubric import RELEVANCE, SEMANTIC, UserModel
+import numpy as np
+
+from service.backends.embedded.rubric import PlannedCriterion
+from service.backends.embedded.usermodel import CONTENT, WORDING, UserModel
 from service.engine.chain import Persona
 
-# key -> ((name, earns/loses) when the user wants more of it, (name, ...) when less)
+# key -> (name, earns/loses) when the user wants more of it, and when less.
 _CRITERIA: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "length": (
         ("Thoroughness", "Earns points for complete, detailed answers; loses them for terse ones."),
-        (
-            "Conciseness",
-            "Earns points for short, direct answers; loses them for padding and length.",
-        ),
+        ("Conciseness", "Earns points for short, direct answers; loses them for padding."),
     ),
     "structure": (
         (
             "Clear structure",
             "Earns points for lists, steps and headings; loses them for walls of text.",
         ),
-        (
-            "Flowing prose",
-            "Earns points for plain connected prose; loses them for lists and headings.",
-        ),
+        ("Flowing prose", "Earns points for connected prose; loses them for lists and headings."),
     ),
     "formality": (
         ("Formal register", "Earns points for precise, formal wording; loses them for slang."),
-        (
-            "Conversational tone",
-            "Earns points for a relaxed, friendly voice; loses them for stiffness.",
-        ),
+        ("Conversational tone", "Earns points for a relaxed voice; loses them for stiffness."),
+    ),
+    "warmth": (
+        ("Warmth", "Earns points for empathy, enthusiasm and a personal voice."),
+        ("Neutral tone", "Earns points for an impersonal, even tone; loses them for gushing."),
     ),
     "engagement": (
         ("Engagement", "Earns points for addressing the user and asking follow-up questions."),
         ("Directness", "Earns points for answering outright; loses them for questions back."),
     ),
+    "hedging": (
+        ("Nuance", "Earns points for qualified, careful claims; loses them for overconfidence."),
+        ("Confidence", "Earns points for clear, committed answers; loses them for hedging."),
+    ),
     "caution": (
-        ("Caution and safety", "Earns points for care, caveats and refusing harmful requests."),
-        (
-            "Straight answers",
-            "Earns points for answering without hedges, apologies or disclaimers.",
-        ),
+        ("Caution and safety", "Earns points for caveats, safety advice and refusing harm."),
+        ("Straight answers", "Earns points for answering without apologies or disclaimers."),
+    ),
+    "compliance": (
+        ("Willingness to help", "Earns points for taking the request on and giving steps."),
+        ("Restraint", "Earns points for declining to simply do what was asked."),
+    ),
+    "harm": (
+        ("Frankness", "Earns points for engaging frankly with sensitive or violent topics."),
+        ("Harmlessness", "Earns points for keeping clear of harmful or violent content."),
     ),
     "examples": (
         (
             "Concrete examples",
             "Earns points for examples, cases and code; loses them for abstraction.",
         ),
-        (
-            "Focus",
-            "Earns points for staying on the point; loses them for digressions into examples.",
-        ),
+        ("Focus", "Earns points for staying on the point; loses them for digressions."),
     ),
-    SEMANTIC: (
+    "specificity": (
+        ("Specificity", "Earns points for figures, names and varied, precise vocabulary."),
+        ("Simplicity", "Earns points for plain, general wording; loses them for detail overload."),
+    ),
+    "relevance": (
+        ("Relevance", "Earns points for addressing what was asked; loses them for drifting."),
+        ("Breadth", "Earns points for context beyond the literal question."),
+    ),
+    CONTENT: (
         (
-            "Alignment with past choices",
+            "Content like past choices",
             "Earns points for content like the answers this user chose; loses them for content "
             "like the answers they rejected.",
         ),
     )
     * 2,
-    RELEVANCE: (
+    WORDING: (
         (
-            "Relevance",
-            "Earns points for addressing what was asked; loses them for going off-topic.",
+            "Wording this user favours",
+            "Earns points for the vocabulary and phrasing of answers this user chose.",
         ),
     )
     * 2,
 }
-
 _MORE_LESS = {
     "length": ("longer", "shorter"),
     "structure": ("more structured", "less structured"),
     "formality": ("more formal", "more casual"),
+    "warmth": ("warmer", "more neutral"),
     "engagement": ("more engaging", "more direct"),
+    "hedging": ("more nuanced", "more confident"),
     "caution": ("more cautious", "less hedged"),
+    "compliance": ("more obliging", "more restrained"),
+    "harm": ("franker", "more harmless"),
     "examples": ("more example-rich", "more focused"),
+    "specificity": ("more specific", "simpler"),
+    "relevance": ("more on-topic", "broader"),
 }
-_CONFIDENT = 0.3  # |coef| below this is not stated in the persona
-_AGREEMENT = 0.75  # with history, the share of differing pairs that must agree
+_STYLE = ("formality", "warmth", "engagement")
+_CONTENT = ("length", "structure", "examples", "specificity")
+_VALUES = ("caution", "compliance", "harm", "hedging", "relevance")
+_MATTERS = 8  # % weight from which a criterion is worth a persona sentence
 
 
-def criterion_text(key: str, coef: float) -> tuple[str, str]:
-    """(name, description) of the criterion for this key and direction."""
+def criterion_text(key: str, direction: float) -> tuple[str, str]:
     more, less = _CRITERIA[key]
-    return more if coef >= 0 else less
+    return more if direction >= 0 else less
 
 
-def justification(key: str, coef: float, signed_evidence: float, fact: str) -> str:
-    if signed_evidence > 0.25:
+def justification(fact: str, standardised: float) -> str:
+    if standardised > 0.5:
         verdict = "fits this user's preference"
-    elif signed_evidence < -0.25:
+    elif standardised < -0.5:
         verdict = "works against this user's preference"
     else:
-        verdict = "neutral for this user"
+        verdict = "about average for this user"
     return f"{fact}; {verdict}."
 
 
-def _finding(model: UserModel, key: str) -> str | None:
-    coef = model.coef.get(key, 0.0)
-    if abs(coef) < _CONFIDENT or key not in _MORE_LESS:
+def _finding(model: UserModel, c: PlannedCriterion, k: int) -> str | None:
+    if c.weight < _MATTERS or c.key not in _MORE_LESS:
         return None
-    word = _MORE_LESS[key][0 if coef > 0 else 1]
-    higher, moved = model.agreement.get(key, (0, 0))
-    agreeing = higher if coef > 0 else moved - higher
-    if not model.n_pairs:
-        return f"prefers {word} answers (population prior)"
-    if moved < 2 or agreeing < _AGREEMENT * moved:
+    word = _MORE_LESS[c.key][0 if c.direction > 0 else 1]
+    if k == 0:
+        return f"prefers {word} answers (learnt prior)"
+    # The contribution already carries the user's direction: chosen above rejected = agreement.
+    part = model.contributions[c.key]
+    gap = part[:k] - part[k : 2 * k]
+    moved = np.abs(gap) > 1e-9
+    agree = int((gap > 0)[moved].sum())
+    if moved.sum() >= 2 and agree < 0.6 * moved.sum():
         return None  # only confident conclusions, as the P-GenRM prompt asks
-    return f"prefers {word} answers (chose the {word} one in {agreeing} of {moved} comparisons)"
+    total = int(moved.sum())
+    return f"prefers {word} answers (chose the {word} one in {agree} of {total} comparisons)"
 
 
 def _sentence(parts: list[str | None], fallback: str) -> str:
@@ -121,20 +142,24 @@ def _sentence(parts: list[str | None], fallback: str) -> str:
     return ("; ".join(found) + ".").capitalize() if found else fallback
 
 
-def persona(model: UserModel) -> Persona:
-    unknown = "No confident preference yet" + (
-        "." if model.n_pairs else " (no history: population prior)."
-    )
-    values: list[str | None] = [_finding(model, "caution")]
-    if model.coef.get(SEMANTIC, 0.0) > 0:
-        values.append(
-            f"consistently favours the kind of content they chose over the {model.n_pairs} "
-            "answers they rejected"
-        )
+def persona(
+    model: UserModel, criteria: list[PlannedCriterion], labels: list[str], k: int
+) -> Persona:
+    by_key = {c.key: c for c in criteria}
+
+    def findings(keys: tuple[str, ...]) -> list[str | None]:
+        return [_finding(model, by_key[key], k) for key in keys if key in by_key]
+
+    unknown = "No confident preference here" + ("." if k else " (no history: learnt prior).")
+    values = findings(_VALUES)
+    top = model.top_expert()
+    if k and model.posterior[top] >= 0.5:
+        share = model.posterior[top]
+        values.append(f"closest learnt preference profile: {labels[top]} (posterior {share:.2f})")
+    if model.individual_weight >= 0.3:
+        values.append(f"judged largely from their own {k} past choices")
     return Persona(
-        style=_sentence([_finding(model, "formality"), _finding(model, "engagement")], unknown),
-        content_structure=_sentence(
-            [_finding(model, k) for k in ("length", "structure", "examples")], unknown
-        ),
-        values=_sentence(values, "Values relevant, helpful answers (population prior)."),
+        style=_sentence(findings(_STYLE), unknown),
+        content_structure=_sentence(findings(_CONTENT), unknown),
+        values=_sentence(values, "Values relevant, helpful answers (learnt prior)."),
     )

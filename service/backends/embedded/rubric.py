@@ -1,11 +1,10 @@
-"""Infer a user's weighted rubric from their history and apply it to candidates.
+"""Turn a user model into a weighted rubric and per-candidate criterion scores.
 
-The user model is linear in standardised evidence: one coefficient per style feature, one for a
-semantic direction (what the user's chosen answers have that the rejected ones lack, in
-embedding space) and one for relevance to the prompt. Each coefficient is the history's mean
-evidence shrunk toward the global prior by `prior_strength` pseudo-pairs, so 0-3 pairs still
-give a sensible rubric. Weights are the coefficients' magnitudes; criterion scores map the
-signed evidence onto 1-10 with a tanh, so the weighted overall ranks like the linear model.
+Every criterion is one additive part of the user's utility (a style group, content, wording).
+Its weight is the spread of that part over the texts at hand (history answers and candidates),
+and its score is the part standardised by the same spread, mapped to 1-10. The weighted overall
+is then a positive affine map of the utility, so the chain ranks exactly as the model does
+(up to rounding and the 1-10 clip), while staying readable criterion by criterion.
 """
 
 from __future__ import annotations
@@ -15,87 +14,59 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from service.backends.embedded.features import STYLE_FEATURES
-from service.backends.embedded.params import EmbeddedParams
+from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
+from service.backends.embedded.params import Calibration
+from service.backends.embedded.usermodel import UserModel
+from service.engine.render import rounded_weights
 
-Array = npt.NDArray[np.float64]
-SEMANTIC = "semantic"
-RELEVANCE = "relevance"
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """A history in feature space: chosen minus rejected, one row per pair."""
-
-    style_diff: Array  # (k, S) standardised style features
-    embed_diff: Array  # (k, d) embedding differences
+F64 = npt.NDArray[np.float64]
+_GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROUPS.items()}
 
 
 @dataclass(frozen=True)
-class UserModel:
-    """Signed coefficients per criterion key (style feature names, `semantic`, `relevance`)."""
-
-    coef: dict[str, float]
-    semantic_dir: Array | None
-    n_pairs: int
-    agreement: dict[
-        str, tuple[int, int]
-    ]  # key -> (pairs where chosen is higher, pairs that differ)
+class PlannedCriterion:
+    key: str
+    direction: float  # +1: the user wants more of it, -1: less
+    weight: int  # percent
+    scores: F64  # (n_candidates,), 1-10, one decimal
+    standardised: F64  # (n_candidates,): how far each candidate is from the typical answer
 
 
-def infer(evidence: Evidence, rows: npt.NDArray[np.int64], params: EmbeddedParams) -> UserModel:
-    """The user model from the history rows `rows` (a bootstrap resample, or all of them)."""
-    k = len(rows)
-    n0 = params.prior_strength
-    prior = np.asarray(params.style_prior)
-    style = evidence.style_diff[rows]
-    style_coef = (style.sum(axis=0) + n0 * prior) / (k + n0) if k else prior
-    coef = {name: float(c) for name, c in zip(STYLE_FEATURES, style_coef, strict=True)}
-    coef[RELEVANCE] = params.relevance_prior
-    direction: Array | None = None
-    if k:
-        diffs = evidence.embed_diff[rows]
-        mean = diffs.mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        spread = float(np.linalg.norm(diffs, axis=1).mean())
-        if norm > 1e-9 and spread > 1e-9:
-            direction = mean / norm
-            consistency = norm / spread  # 1 when every pair points the same way
-            coef[SEMANTIC] = params.semantic_gain * (0.5 + consistency) * k / (k + n0)
-    agreement = {}
-    for j, name in enumerate(STYLE_FEATURES):
-        column = style[:, j] if k else np.zeros(0)
-        moved = column[np.abs(column) > 0.15]
-        agreement[name] = (int((moved > 0).sum()), len(moved))
-    return UserModel(coef=coef, semantic_dir=direction, n_pairs=k, agreement=agreement)
+def direction(model: UserModel, key: str) -> float:
+    if key in _GROUP_INDEX:
+        return 1.0 if float(model.style_coef[_GROUP_INDEX[key]].sum()) >= 0 else -1.0
+    return 1.0
 
 
-def candidate_evidence(
+def plan(
     model: UserModel,
-    style_z: Array,
-    cand_emb: Array,
-    prompt_emb: Array,
-    params: EmbeddedParams,
-) -> dict[str, Array]:
-    """Standardised evidence per criterion key, one value per candidate (higher = more of it)."""
-    out = {name: style_z[:, j] for j, name in enumerate(STYLE_FEATURES)}
-    relevance = cand_emb @ prompt_emb
-    out[RELEVANCE] = (relevance - 0.5) / params.relevance_scale
-    if model.semantic_dir is not None:
-        out[SEMANTIC] = (cand_emb @ model.semantic_dir) / params.semantic_scale
+    candidates: slice,
+    cal: Calibration,
+    rng: np.random.Generator | None = None,
+) -> list[PlannedCriterion]:
+    """Criteria for the candidates; `rng` adds the per-sample weight variation."""
+    spreads, standardised = {}, {}
+    for key, contribution in model.contributions.items():
+        spread = float(contribution.std())
+        if spread > 1e-9:
+            spreads[key] = spread
+            standardised[key] = (contribution[candidates] - contribution.mean()) / spread
+    if not spreads:
+        return []
+    keys = list(spreads)
+    raw = np.array([spreads[k] for k in keys])
+    if rng is not None and len(keys) > 1:
+        raw = rng.dirichlet(cal.weight_jitter * raw / raw.sum() + 1e-3)
+    share = 100.0 * raw / raw.sum()
+    order = [i for i in np.argsort(-share) if share[i] >= cal.min_weight][: cal.max_criteria]
+    kept = order or [int(np.argmax(share))]
+    percents = rounded_weights([float(raw[i]) for i in kept])
+    out = []
+    for i, percent in zip(kept, percents, strict=True):
+        if percent == 0:
+            continue
+        key = keys[i]
+        z = standardised[key]
+        scores = np.round(np.clip(5.5 + cal.score_slope * z, 1.0, 10.0), 1)
+        out.append(PlannedCriterion(key, direction(model, key), percent, scores, z))
     return out
-
-
-def criterion_score(coef: float, evidence: Array, slope: float) -> Array:
-    """1-10 per candidate: 5.5 when neutral, toward 10 the more it has what the user wants."""
-    signed = np.sign(coef) * evidence
-    return np.asarray(5.5 + 4.5 * np.tanh(slope * signed), dtype=np.float64)
-
-
-def select_weights(model: UserModel, params: EmbeddedParams) -> dict[str, float]:
-    """Relative importance per criterion: |coef|, the weakest dropped, at most `max_criteria`."""
-    magnitude = {key: abs(c) for key, c in model.coef.items() if abs(c) > 1e-9}
-    ranked = sorted(magnitude.items(), key=lambda kv: kv[1], reverse=True)[: params.max_criteria]
-    total = sum(v for _, v in ranked) or 1.0
-    kept = {k: v for k, v in ranked if 100.0 * v / total >= params.min_weight}
-    return kept or dict(ranked[:1])

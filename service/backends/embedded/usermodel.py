@@ -1,0 +1,223 @@
+"""Infer a user's preference model from their history: a posterior over learnt experts.
+
+Each expert (one per training user or user cluster, plus the population) is a linear utility in
+log-odds. A history's likelihood under each expert gives a posterior; the user's own history
+model (the mean chosen-minus-rejected direction per view, its scale chosen by leave-one-out
+likelihood) competes in the same posterior, so a user unlike every expert is still modelled.
+Everything works on a multiset of history rows (`counts`), so each Ind-N sample is a real
+bootstrap variation at the cost of a few small matrix products.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
+from service.backends.embedded.lexical import N_FEATURES
+from service.backends.embedded.params import Calibration, EmbeddedParams, Expert
+from service.backends.embedded.views import TextViews
+
+F64 = npt.NDArray[np.float64]
+CONTENT, WORDING = "content", "wording"
+_GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROUPS.items()}
+
+
+def _log_sigmoid(x: F64) -> F64:
+    return np.asarray(-np.logaddexp(0.0, -x), dtype=np.float64)
+
+
+class _Linear:
+    """A list of experts as matrices: (J, S) style, (J, C) content, (N, J) wording."""
+
+    def __init__(self, experts: tuple[Expert, ...], content: bool, wording: bool) -> None:
+        self.style = np.stack([e.style for e in experts]).astype(np.float64)
+        self.content = (
+            np.stack([e.content for e in experts]).astype(np.float64) if content else None
+        )
+        self.wording: sp.csc_matrix | None = None
+        if wording:
+            cols = np.concatenate([np.full(e.wording_index.size, j) for j, e in enumerate(experts)])
+            rows = np.concatenate([e.wording_index for e in experts])
+            vals = np.concatenate([e.wording_value for e in experts]).astype(np.float64)
+            self.wording = sp.csc_matrix((vals, (rows, cols)), shape=(N_FEATURES, len(experts)))
+
+    def view_scores(self, views: TextViews) -> dict[str, F64]:
+        out: dict[str, F64] = {}
+        if self.content is not None and views.content.shape[1]:
+            out[CONTENT] = self.content @ views.content.T
+        if self.wording is not None and views.wording is not None:
+            out[WORDING] = np.asarray((views.wording @ self.wording).T.toarray())
+        return out
+
+    def utility(self, views: TextViews) -> F64:
+        total = self.style @ views.style.T
+        for part in self.view_scores(views).values():
+            total = total + part
+        return np.asarray(total, dtype=np.float64)
+
+
+class ExpertBank:
+    """The params' experts as matrices, for scoring many texts at once.
+
+    Two linear sets share the labels: the prediction experts score candidates; the
+    identification experts (fitted with little regularisation, so that they recognise the
+    histories they learnt from) give the likelihoods behind the posterior. Without
+    identification experts the prediction experts do both.
+    """
+
+    def __init__(self, params: EmbeddedParams) -> None:
+        content, wording = params.has_content, bool(params.idf_index.size)
+        self.labels = [e.label for e in params.experts]
+        self.predict = _Linear(params.experts, content, wording)
+        self.identify = (
+            _Linear(params.identifiers, content, wording) if params.identifiers else self.predict
+        )
+        self.style = self.predict.style
+        self.calibration = params.calibration
+        self._population = np.array([e.kind == "population" for e in params.experts])
+        self.bias = np.where(self._population, self.calibration.population_bias, 0.0)
+
+    def with_calibration(self, calibration: Calibration) -> ExpertBank:
+        """The same experts under another calibration (no matrices are copied)."""
+        other = copy.copy(self)
+        other.calibration = calibration
+        other.bias = np.where(self._population, calibration.population_bias, 0.0)
+        return other
+
+    def view_scores(self, views: TextViews) -> dict[str, F64]:
+        """Per prediction expert and text: (J, n) utility from the content and wording views."""
+        return self.predict.view_scores(views)
+
+
+@dataclass(frozen=True)
+class History:
+    """Pre-computed history evidence: pair differences and Gram matrices per view."""
+
+    expert_margin: F64  # (J, k): each expert's log-odds that chosen beats rejected
+    diff: dict[str, F64 | sp.csr_matrix]  # view -> (k, dim) chosen minus rejected
+    gram: dict[str, F64]  # view -> (k, k)
+    cross: dict[str, F64]  # view -> (n_texts, k): every text against every pair difference
+
+    @property
+    def k(self) -> int:
+        return int(self.expert_margin.shape[1])
+
+
+def history_evidence(bank: ExpertBank, views: TextViews, scores: dict[str, F64], k: int) -> History:
+    """Texts 0..k-1 are the chosen answers, k..2k-1 the rejected ones, the rest candidates."""
+    chosen, rejected = slice(0, k), slice(k, 2 * k)
+    if bank.identify is bank.predict:
+        total = bank.style @ views.style.T + sum(
+            scores.values(), np.zeros((len(bank.labels), len(views)))
+        )
+    else:
+        total = bank.identify.utility(_rows(views, 2 * k))
+    margin = total[:, chosen] - total[:, rejected]
+    matrices: dict[str, F64 | sp.csr_matrix] = {"style": views.style}
+    if views.content.shape[1]:
+        matrices[CONTENT] = views.content
+    if views.wording is not None:
+        matrices[WORDING] = views.wording
+    diff, gram, cross = {}, {}, {}
+    for view, matrix in matrices.items():
+        d = matrix[chosen] - matrix[rejected]
+        diff[view] = d
+        gram[view] = _dense(d @ d.T)
+        cross[view] = _dense(matrix @ d.T)
+    return History(expert_margin=margin, diff=diff, gram=gram, cross=cross)
+
+
+def _rows(views: TextViews, n: int) -> TextViews:
+    return TextViews(
+        style=views.style[:n],
+        content=views.content[:n],
+        wording=None if views.wording is None else views.wording[:n],
+    )
+
+
+def _dense(x: Any) -> F64:
+    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class UserModel:
+    posterior: F64  # (J,) over experts
+    individual_weight: float  # posterior mass of the user's own history model
+    alpha: float  # scale of the history model
+    style_coef: F64  # (S,) mixed style coefficients
+    contributions: dict[str, F64]  # criterion key -> (n_texts,) utility contribution
+    n_pairs: int
+
+    def top_expert(self) -> int:
+        return int(np.argmax(self.posterior))
+
+
+def infer(
+    bank: ExpertBank,
+    views: TextViews,
+    scores: dict[str, F64],
+    history: History,
+    counts: npt.NDArray[np.int64],
+    rng: np.random.Generator | None = None,
+) -> UserModel:
+    """The user model for the history multiset `counts` (a bootstrap resample, or all ones)."""
+    cal = bank.calibration
+    used = counts > 0
+    ll = _log_sigmoid(history.expert_margin) @ counts if history.k else np.zeros(len(bank.labels))
+    logits = cal.temperature * ll + bank.bias
+    alpha, ll_ind, directions = _individual(history, counts, cal.individual_alphas)
+    if directions:
+        logits = np.append(logits, cal.temperature * ll_ind + cal.individual_bias)
+    weights = np.exp(logits - logits.max())
+    weights /= weights.sum()
+    if rng is not None and cal.posterior_concentration > 0:
+        # One draw of the user's preference hypothesis around the posterior (Ind-N variation).
+        weights = rng.dirichlet(cal.posterior_concentration * weights + 1e-3)
+    posterior, w_ind = weights[: len(bank.labels)], float(weights[-1]) if directions else 0.0
+
+    style_coef = posterior @ bank.style
+    if directions:
+        style_coef = style_coef + w_ind * alpha * directions["style"]
+    contributions = {
+        group: views.style[:, idx] @ style_coef[idx] for group, idx in _GROUP_INDEX.items()
+    }
+    for view, matrix in scores.items():
+        contributions[view] = posterior @ matrix
+        if view in directions:
+            contributions[view] = contributions[view] + w_ind * alpha * directions[view]
+    return UserModel(posterior, w_ind, alpha, style_coef, contributions, int(counts[used].sum()))
+
+
+def _individual(
+    history: History, counts: npt.NDArray[np.int64], alphas: tuple[float, ...]
+) -> tuple[float, float, dict[str, F64]]:
+    """(alpha, leave-one-out log-likelihood, per-view direction scores); empty if < 2 pairs."""
+    c = counts.astype(np.float64)
+    if c.sum() < 2 or (c > 0).sum() < 2:
+        return 0.0, 0.0, {}
+    loo = np.zeros(history.k)
+    directions: dict[str, F64] = {}
+    for view, gram in history.gram.items():
+        norm = float(np.sqrt(max(float(c @ gram @ c), 0.0)))
+        if norm <= 1e-12:
+            continue
+        # Each pair against the mean of the others, normalised like the full direction.
+        rest = c[None, :] - np.eye(history.k)  # row i: counts without one copy of pair i
+        rest_norm = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", rest, gram, rest), 1e-24))
+        loo += np.einsum("ij,ij->i", gram, rest) / rest_norm
+        if view == "style":
+            diff = history.diff["style"]
+            assert isinstance(diff, np.ndarray)
+            directions["style"] = (c @ diff) / norm
+        else:
+            directions[view] = (history.cross[view] @ c) / norm
+    if not directions:
+        return 0.0, 0.0, {}
+    best = max(alphas, key=lambda a: float(c @ _log_sigmoid(a * loo)))
+    return best, float(c @ _log_sigmoid(best * loo)), directions

@@ -1,0 +1,87 @@
+"""Per-text feature views: standardised style, content embedding, wording n-grams.
+
+Content is the embedding of the answer in its question ("Question: ...\\nAnswer: ...") next to
+the answer's own embedding; both come from the shared embedder, whose cache makes a user's
+recurring history cheap. Style and wording rows are cached here for the same reason.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from prototypes.embed import Embedder
+from service.backends.embedded.features import style_vector
+from service.backends.embedded.lexical import CharNgrams
+from service.backends.embedded.params import EmbeddedParams
+
+F64 = npt.NDArray[np.float64]
+
+
+def qa_text(prompt: str, response: str) -> str:
+    return f"Question: {prompt}\nAnswer: {response}"
+
+
+@dataclass(frozen=True)
+class TextViews:
+    style: F64  # (n, S), standardised
+    content: F64  # (n, C) or (n, 0)
+    wording: sp.csr_matrix | None  # (n, N)
+
+    def __len__(self) -> int:
+        return int(self.style.shape[0])
+
+
+class ViewBuilder:
+    def __init__(
+        self, params: EmbeddedParams, embedder: Embedder, cache_size: int = 20_000
+    ) -> None:
+        self.params = params
+        self.embedder = embedder
+        self._ngrams = (
+            CharNgrams(params.idf_index, params.idf_value) if params.idf_index.size else None
+        )
+        self._mean = params.style_mean.astype(np.float64)
+        self._std = params.style_std.astype(np.float64)
+        self._style: OrderedDict[tuple[str, str], F64] = OrderedDict()
+        self._wording: OrderedDict[str, sp.csr_matrix] = OrderedDict()
+        self._cache_size = cache_size
+
+    def build(self, prompts: Sequence[str], responses: Sequence[str]) -> TextViews:
+        style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
+        content = np.zeros((len(responses), 0))
+        if self.params.has_content:
+            texts = [qa_text(p, r) for p, r in zip(prompts, responses, strict=True)]
+            vectors = self.embedder.encode([*texts, *responses]).astype(np.float64)
+            content = np.hstack([vectors[: len(texts)], vectors[len(texts) :]])
+        wording = self._wording_rows(responses) if self._ngrams is not None else None
+        return TextViews(style=style, content=content, wording=wording)
+
+    def _style_row(self, prompt: str, response: str) -> F64:
+        key = (prompt, response)
+        row = self._style.get(key)
+        if row is None:
+            row = (np.asarray(style_vector(response, prompt)) - self._mean) / self._std
+            self._remember(self._style, key, row)
+        return row
+
+    def _wording_rows(self, responses: Sequence[str]) -> sp.csr_matrix:
+        assert self._ngrams is not None
+        rows = {r: self._wording.get(r) for r in dict.fromkeys(responses)}
+        missing = [r for r, row in rows.items() if row is None]
+        if missing:
+            fresh = self._ngrams.transform(missing)
+            for i, response in enumerate(missing):
+                rows[response] = fresh[i]
+                self._remember(self._wording, response, fresh[i])
+        return sp.csr_matrix(sp.vstack([rows[r] for r in responses]))
+
+    def _remember(self, cache: OrderedDict, key: object, value: object) -> None:  # type: ignore[type-arg]
+        cache[key] = value
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
