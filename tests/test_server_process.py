@@ -77,3 +77,24 @@ def test_bad_request_over_http(server: str) -> None:
     error = r.json()["error"]
     assert {d["field"] for d in error["details"]} == {"prompt", "candidates"}
     assert error["field"] in {"prompt", "candidates"} and "1 more problem" in error["message"]
+
+
+async def test_evaluation_harness_through_the_server(server: str) -> None:
+    from service.evaluation.data import parse_row
+    from service.evaluation.harness import EvalConfig, evaluate
+    from service.evaluation.scorers import HttpScorer
+    from tests.helpers import synthetic_rows
+
+    rows = [
+        r
+        for r in map(parse_row, synthetic_rows(per_user=6, test_per_user=2))
+        if not isinstance(r, str)
+    ]
+    scorer = HttpScorer(server)
+    try:
+        out = await evaluate(rows, scorer, EvalConfig(history_k=3, ind=2), progress=False)
+    finally:
+        await scorer.aclose()
+    assert out["pairs"] == 4 and out["judgements"] == 8
+    assert out["scorer"].startswith(f"http:{server}:pgenrm-embedded/")
+    assert out["per_user"]["terse"] == 1.0  # the learnt backend sees this user likes short answers

@@ -8,6 +8,7 @@ harness drive exactly the same code. Never invents a score: if every sample fail
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +26,8 @@ from service.engine.scaling import (
     plan_groups,
 )
 from service.errors import ScoringFailed
+
+log = logging.getLogger("pgenrm.engine")
 
 # Failures worth asking the backend again for; a dead worker is its own retry policy's business.
 _RETRYABLE = {"empty_output", "no_json", "truncated", "invalid_json", "missing_scores"}
@@ -141,6 +144,12 @@ class ScoringEngine:
             completions = await self.backend.generate(group)
         except BackendError as error:
             failure = ParseFailure(reason=error.reason, detail=error.detail)
+            return [Sample(group.level, group.source, failure) for _ in range(group.n)]
+        except Exception as error:  # a backend bug costs this group's samples, never the request
+            log.exception("backend %s failed on a %s group", self.backend.name, group.level)
+            failure = ParseFailure(
+                reason="backend_error", detail=f"{type(error).__name__}: {error}"
+            )
             return [Sample(group.level, group.source, failure) for _ in range(group.n)]
         samples = [
             Sample(group.level, group.source, parse_chain(c.text, k, c.finish_reason))

@@ -63,6 +63,11 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def _headline(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "ci95", "macro_accuracy", "tie_rate", "parse_failure_rate", "pairs", "by")
+    return {k: result[k] for k in keys if k in result}
+
+
 def _describe(name: str, r: dict[str, Any]) -> str:
     lines = [
         f"{name}: accuracy {pct(r['accuracy'])}% (95% CI {pct(r['ci95'][0])}-{pct(r['ci95'][1])}), "
@@ -120,19 +125,10 @@ async def _run(args: argparse.Namespace) -> int:
             paths = write_grid(args.out, results, title)
             _say("wrote " + ", ".join(str(p) for p in paths.values()))
     if args.json:
-        final = results[-1][1] if len(results) == 1 else {"grid": dict(results)}
+        # The last setting's figures at top level; with --grid, every setting under "grid".
+        final = dict(results[-1][1])
         if len(results) > 1:
-            final |= {
-                k: results[-1][1][k]
-                for k in (
-                    "accuracy",
-                    "ci95",
-                    "macro_accuracy",
-                    "tie_rate",
-                    "parse_failure_rate",
-                    "pairs",
-                )
-            }
+            final["grid"] = {name: _headline(r) for name, r in results}
         print(json.dumps(final, default=str))
     return 0
 

@@ -39,6 +39,9 @@ class EvalConfig:
 
     @property
     def scaling(self) -> Scaling:
+        """Ind-0,Pro-0 is the unscaled base model: a single evaluation chain."""
+        if self.ind == 0 and self.pro == 0:
+            return Scaling(1, 0)
         return Scaling(self.ind, self.pro)
 
 

@@ -36,7 +36,7 @@ def parse_grid(spec: str) -> list[tuple[int, int]]:
 
 
 def setting_name(ind: int, pro: int) -> str:
-    return f"Ind-{ind},Pro-{pro}"
+    return "base (1 chain)" if ind == pro == 0 else f"Ind-{ind},Pro-{pro}"
 
 
 def write_json(path: Path, result: dict[str, Any]) -> None:

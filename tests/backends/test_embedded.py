@@ -86,7 +86,10 @@ def test_criterion_scores_explain_the_overall(backend: EmbeddedBackend) -> None:
     )
     assert short_score > long_score
     for candidate in chain.candidates:
-        weighted = sum(s.score * c.weight for s, c in zip(candidate.scores, chain.criteria)) / 100
+        weighted = (
+            sum(s.score * c.weight for s, c in zip(candidate.scores, chain.criteria, strict=True))
+            / 100
+        )
         assert candidate.overall == pytest.approx(weighted, abs=1e-6)
         assert all(s.justification.endswith(".") for s in candidate.scores)
 
@@ -133,3 +136,12 @@ def test_embedder_mismatch_is_a_clear_error(embedder: Embedder) -> None:
     with pytest.raises(ParamsError, match="PGENRM_EMBEDDER"):
         params.check_embedder("some/other-model", 1024)
     params.check_embedder(embedder.name, embedder.dim)
+
+
+def test_identical_candidates_tie_with_a_valid_chain(backend: EmbeddedBackend) -> None:
+    group = SampleGroup("ind", "u", (), task(SHORT, SHORT), 2, seed=3)
+    for completion in backend.generate_sync(group):
+        chain = parse_chain(completion.text, 2)
+        assert isinstance(chain, EvaluationChain)
+        assert chain.overall[0] == chain.overall[1]
+        assert sum(c.weight for c in chain.criteria) == pytest.approx(100)

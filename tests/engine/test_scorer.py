@@ -84,3 +84,14 @@ async def test_pro_without_prototypes_is_reported_skipped() -> None:
         {"no_prototypes": 4},
     )
     assert out.pro_scores is None and out.scores == pytest.approx([5.0, 6.0])
+
+
+async def test_a_crashing_backend_fails_samples_not_the_request() -> None:
+    def script(group: SampleGroup, call: int) -> list[str] | Exception:
+        return ZeroDivisionError("bug") if group.level == "pro" else [chain_text(5, 6)] * group.n
+
+    neighbours = ListNeighbours([Neighbour("p0", prefers("long"), 0.9)])
+    out = await ScoringEngine(ScriptedBackend(script), neighbours).score(
+        "u", prefers("short"), task("a", "b"), Scaling(2, 1)
+    )
+    assert dict(out.pro.failures) == {"backend_error": 1} and out.ind.valid == 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.backends.embedded.rubric import PlannedCriterion
+from service.backends.embedded.rubric import NEUTRAL, PlannedCriterion
 from service.backends.embedded.usermodel import CONTENT, WORDING, UserModel
 from service.engine.chain import Persona
 
@@ -74,6 +74,13 @@ _CRITERIA: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
             "Content like past choices",
             "Earns points for content like the answers this user chose; loses them for content "
             "like the answers they rejected.",
+        ),
+    )
+    * 2,
+    NEUTRAL: (
+        (
+            "No distinguishing feature",
+            "The candidates do not differ on anything this user's preferences weigh.",
         ),
     )
     * 2,

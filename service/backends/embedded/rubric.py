@@ -20,6 +20,7 @@ from service.backends.embedded.usermodel import UserModel
 from service.engine.render import rounded_weights
 
 F64 = npt.NDArray[np.float64]
+NEUTRAL = "neutral"
 _GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROUPS.items()}
 
 
@@ -51,8 +52,9 @@ def plan(
         if spread > 1e-9:
             spreads[key] = spread
             standardised[key] = (contribution[candidates] - contribution.mean()) / spread
-    if not spreads:
-        return []
+    if not spreads:  # the candidates differ on nothing the model weighs: say so, score a tie
+        n = candidates.stop - candidates.start
+        return [PlannedCriterion(NEUTRAL, 1.0, 100, np.full(n, 5.5), np.zeros(n))]
     keys = list(spreads)
     raw = np.array([spreads[k] for k in keys])
     if rng is not None and len(keys) > 1:
