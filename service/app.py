@@ -18,7 +18,7 @@ from service.api.errors import install_error_handlers
 from service.api.routes import health, score
 from service.api.serving import ScoreService
 from service.backends.base import Backend
-from service.backends.factory import build_backend
+from service.backends.factory import build_backend, build_fallback
 from service.config import Settings
 from service.engine.scorer import EngineOptions, ScoringEngine
 from service.state import AppState
@@ -26,20 +26,27 @@ from service.state import AppState
 log = logging.getLogger("pgenrm")
 
 
-def build_state(settings: Settings, backend: Backend | None = None) -> AppState:
+def build_state(
+    settings: Settings, backend: Backend | None = None, fallback: Backend | None = None
+) -> AppState:
     engine = ScoringEngine(
         backend or build_backend(settings),
         options=EngineOptions(
             ind_weight=settings.ind_weight,
             pro_weight=settings.pro_weight,
             parse_retries=settings.parse_retries,
+            rotate_candidates=settings.shuffle_candidates,
+            deadline_s=settings.score_deadline_s,
         ),
+        fallback=fallback if fallback is not None else build_fallback(settings),
     )
     return AppState(settings=settings, engine=engine, score_service=ScoreService(engine, settings))
 
 
 async def _load(state: AppState) -> None:
     try:
+        if state.engine.fallback is not None:
+            await state.engine.fallback.start()
         await state.engine.backend.start()
         log.info(
             "ready: backend=%s model=%s", state.engine.backend.name, state.engine.backend.model
@@ -49,9 +56,14 @@ async def _load(state: AppState) -> None:
         log.exception("start-up failed")
 
 
-def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    fallback: Backend | None = None,
+) -> FastAPI:
     settings = settings or Settings()
-    state = build_state(settings, backend)
+    state = build_state(settings, backend, fallback)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +75,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
             await state.engine.backend.close()
+            if state.engine.fallback is not None:
+                await state.engine.fallback.close()
 
     app = FastAPI(
         title="pgenrm",

@@ -7,10 +7,10 @@ environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -18,7 +18,39 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    backend: Literal["embedded"] = Field("embedded", description="Which backend writes chains.")
+    backend: Literal["embedded", "openai"] = Field(
+        "embedded", description="embedded (CPU, no LLM) or openai (vLLM or any compatible server)."
+    )
+
+    # OpenAI-compatible backend (vLLM serving P-GenRM-8B in production).
+    openai_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Worker base URLs, comma-separated (e.g. http://vllm:8000/v1).",
+    )
+    openai_model: str | None = Field(
+        None, description="Model name; default: discovered at /v1/models."
+    )
+    openai_api_key: SecretStr | None = None
+    openai_temperature: float = Field(1.0, ge=0, le=2)
+    openai_top_p: float = Field(1.0, gt=0, le=1)
+    openai_max_tokens: int = Field(2048, ge=16)
+    openai_connect_timeout_s: float = Field(5.0, gt=0)
+    openai_read_timeout_s: float = Field(120.0, gt=0)
+    openai_retries: int = Field(2, ge=0, le=10)
+    openai_max_concurrency: int = Field(
+        64, ge=1, description="Requests in flight per gateway process."
+    )
+    openai_structured: Literal["off", "structured_outputs", "response_format"] = Field(
+        "off", description="Constrained JSON output for generic judges (off for P-GenRM)."
+    )
+    openai_health_interval_s: float = Field(5.0, gt=0)
+    fallback_embedded: bool = Field(
+        False, description="When every worker is down, answer with the embedded backend (degraded)."
+    )
+    score_deadline_s: float = Field(180.0, gt=0, description="Total time for one score.")
+    shuffle_candidates: bool = Field(
+        False, description="Rotate candidate positions across samples to cancel position bias."
+    )
 
     # Embedded backend.
     embedder: str = Field(
@@ -52,8 +84,19 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("openai_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.backend == "openai" and not self.openai_urls:
+            raise ValueError(
+                "backend=openai needs PGENRM_OPENAI_URLS (comma-separated worker URLs)"
+            )
         if self.default_ind > self.max_ind:
             raise ValueError("default_ind must not exceed max_ind")
         if self.default_pro > self.max_pro:

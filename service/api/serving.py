@@ -100,6 +100,8 @@ class ScoreService:
     def _response(
         self, request: ScoreRequest, outcome: ScoreOutcome, cold_start: bool, started: float
     ) -> ScoreResponse:
+        fallback = self.engine.fallback
+        answered = fallback if outcome.degraded and fallback is not None else self.engine.backend
         scores = [
             CandidateResult(
                 index=i,
@@ -119,11 +121,12 @@ class ScoreService:
                 ind=_counts(outcome.ind), pro=_counts(outcome.pro), retried=dict(outcome.retried)
             ),
             traces=_traces(outcome, request.return_traces),
-            backend=self.engine.backend.name,
-            model=self.engine.backend.model,
+            backend=answered.name,
+            model=answered.model,
             prompt_version=PROMPT_TEMPLATE_VERSION,
             prototypes_version=self.engine.neighbours.version,
             cold_start=cold_start,
+            degraded=outcome.degraded,
             seed=outcome.seed,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
         )

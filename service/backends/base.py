@@ -16,6 +16,8 @@ from typing import Literal
 from service.engine.inputs import PreferencePair, ScoringTask
 
 Level = Literal["ind", "pro"]
+# "unavailable": no worker answered at all (the engine may fall back, or answer 503).
+FailureKind = Literal["backend_error", "timeout", "unavailable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class SampleGroup:
     n: int
     seed: int
     source: str = "self"  # "self", or an opaque neighbour label for prototype-level samples
+    order: tuple[int, ...] | None = None  # presented position -> candidate index, if rotated
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +43,9 @@ class Completion:
 class BackendError(RuntimeError):
     """A group's request failed as a whole (after the backend's own retries)."""
 
-    def __init__(self, reason: Literal["backend_error", "timeout"], detail: str) -> None:
+    def __init__(self, reason: FailureKind, detail: str) -> None:
         super().__init__(detail)
-        self.reason: Literal["backend_error", "timeout"] = reason
+        self.reason: FailureKind = reason
         self.detail = detail
 
 
@@ -61,11 +64,24 @@ class Backend(ABC):
     def ready(self) -> bool:
         """True once `start()` finished and samples can be generated."""
 
+    @property
+    def available(self) -> bool:
+        """Ready and able to answer now (an HTTP backend: some worker is up)."""
+        return self.ready
+
+    def describe(self) -> dict[str, object]:
+        """Details for /readyz (workers, versions)."""
+        return {}
+
     @abstractmethod
     async def start(self) -> None: ...
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and threads."""
+
+    def retry_after(self) -> int:
+        """Seconds a client should wait when this backend is unavailable."""
+        return 5
 
     async def warm(self, texts: Sequence[tuple[str, str]], progress: bool = False) -> None:  # noqa: B027
         """Precompute what scoring these (prompt, response) texts needs; batch jobs call it."""

@@ -8,10 +8,11 @@ from prototypes.embed import load_embedder
 from service.backends.base import Backend
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
+from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
 from service.config import Settings
 
 
-def build_backend(settings: Settings) -> Backend:
+def build_embedded(settings: Settings) -> EmbeddedBackend:
     embedder = partial(
         load_embedder,
         settings.embedder,
@@ -20,3 +21,34 @@ def build_backend(settings: Settings) -> Backend:
         disk_cache=settings.embedder_disk_cache,
     )
     return EmbeddedBackend(embedder, load_params(settings.embedded_params))
+
+
+def build_openai(settings: Settings) -> OpenAIBackend:
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return OpenAIBackend(
+        OpenAIOptions(
+            urls=tuple(settings.openai_urls),
+            model=settings.openai_model,
+            api_key=key,
+            temperature=settings.openai_temperature,
+            top_p=settings.openai_top_p,
+            max_tokens=settings.openai_max_tokens,
+            connect_timeout_s=settings.openai_connect_timeout_s,
+            read_timeout_s=settings.openai_read_timeout_s,
+            retries=settings.openai_retries,
+            max_concurrency=settings.openai_max_concurrency,
+            structured=settings.openai_structured,
+            health_interval_s=settings.openai_health_interval_s,
+        )
+    )
+
+
+def build_backend(settings: Settings) -> Backend:
+    return build_openai(settings) if settings.backend == "openai" else build_embedded(settings)
+
+
+def build_fallback(settings: Settings) -> Backend | None:
+    """The embedded backend behind an LLM backend, when degraded answers are enabled."""
+    if settings.backend != "embedded" and settings.fallback_embedded:
+        return build_embedded(settings)
+    return None

@@ -89,6 +89,7 @@ FailureReason = Literal[
     "score_out_of_range",
     "backend_error",
     "timeout",
+    "unavailable",
     "internal_error",
 ]
 

@@ -71,6 +71,15 @@ def derive_seed(user_id: str, history: Sequence[PreferencePair], task: ScoringTa
     return int.from_bytes(digest.digest(), "big") >> 1
 
 
+def rotation(task: ScoringTask, shift: int) -> tuple[ScoringTask, tuple[int, ...] | None]:
+    """The task with its candidates rotated by `shift`, and position -> candidate index."""
+    k = len(task.candidates)
+    if shift % k == 0:
+        return task, None
+    order = tuple((p + shift) % k for p in range(k))
+    return ScoringTask(task.context, tuple(task.candidates[i] for i in order)), order
+
+
 def plan_groups(
     user_id: str,
     history: tuple[PreferencePair, ...],
@@ -78,14 +87,37 @@ def plan_groups(
     scaling: Scaling,
     neighbours: Sequence[Neighbour],
     seed: int,
+    *,
+    rotate: bool = False,
 ) -> list[SampleGroup]:
+    """One Ind group of N samples (one request, shared prefill) and one group per neighbour.
+
+    With `rotate`, candidate positions are balanced to cancel position bias: Ind-N is split
+    over min(N, K) cyclic rotations (the history prefix is still shared) and the j-th
+    neighbour's sample uses rotation j.
+    """
     groups = []
+    k = len(task.candidates)
     if scaling.ind > 0:
-        groups.append(SampleGroup("ind", user_id, history, task, scaling.ind, seed))
+        parts = min(scaling.ind, k) if rotate else 1
+        for j in range(parts):
+            n = scaling.ind // parts + (1 if j < scaling.ind % parts else 0)
+            shown, order = rotation(task, j)
+            groups.append(
+                SampleGroup("ind", user_id, history, shown, n, seed + 104_723 * j, order=order)
+            )
     for j, neighbour in enumerate(neighbours[: scaling.pro]):
+        shown, order = rotation(task, j if rotate else 0)
         groups.append(
             SampleGroup(
-                "pro", user_id, neighbour.history, task, 1, seed + 7919 * (j + 1), neighbour.label
+                "pro",
+                user_id,
+                neighbour.history,
+                shown,
+                1,
+                seed + 7919 * (j + 1),
+                neighbour.label,
+                order=order,
             )
         )
     return groups

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from service.backends.base import Backend, BackendError, SampleGroup
 from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank
-from service.engine.chain import ParseFailure
+from service.engine.chain import FailureReason, ParseFailure
 from service.engine.inputs import PreferencePair, ScoringTask
 from service.engine.parsing import parse_chain
 from service.engine.scaling import (
@@ -25,7 +25,7 @@ from service.engine.scaling import (
     fuse,
     plan_groups,
 )
-from service.errors import ScoringFailed
+from service.errors import ScoringFailed, Unavailable
 
 log = logging.getLogger("pgenrm.engine")
 
@@ -38,6 +38,8 @@ class EngineOptions:
     ind_weight: float = 0.5
     pro_weight: float = 0.5
     parse_retries: int = 1  # extra requests for samples that failed to parse
+    rotate_candidates: bool = False  # balance candidate positions across samples
+    deadline_s: float | None = None  # total time for one score; late samples count as timeouts
 
 
 @dataclass
@@ -54,6 +56,7 @@ class ScoreOutcome:
     trace: Sample | None
     seed: int
     retried: Counter[str] = field(default_factory=Counter)
+    degraded: bool = False  # answered by the fallback backend
 
 
 class ScoringEngine:
@@ -62,10 +65,12 @@ class ScoringEngine:
         backend: Backend,
         neighbours: NeighbourSource | None = None,
         options: EngineOptions | None = None,
+        fallback: Backend | None = None,
     ) -> None:
         self.backend = backend
         self.neighbours = neighbours or NoNeighbours()
         self.options = options or EngineOptions()
+        self.fallback = fallback  # answers (flagged degraded) when every worker is down
 
     async def score(
         self,
@@ -84,15 +89,18 @@ class ScoringEngine:
             if missing:
                 reason = "no_prototypes" if self.neighbours.version is None else "no_neighbours"
                 pro.skipped[reason] += missing
-        groups = plan_groups(user_id, history, task, scaling, neighbours, seed)
+        groups = plan_groups(
+            user_id, history, task, scaling, neighbours, seed, rotate=self.options.rotate_candidates
+        )
         retried: Counter[str] = Counter()
-        results = await asyncio.gather(*(self._run(g, retried) for g in groups))
-        for group, samples in zip(groups, results, strict=True):
+        for group, samples in zip(groups, await self._run_all(groups, retried), strict=True):
             (ind if group.level == "ind" else pro).samples.extend(samples)
 
         ind_scores, pro_scores = mean_scores(ind.samples), mean_scores(pro.samples)
         if ind_scores is None and pro_scores is None:
             reasons = ind.failures + pro.failures
+            if set(reasons) - {"no_prototypes", "no_neighbours"} == {"unavailable"}:
+                return await self._unavailable(user_id, history, task, scaling, seed)
             summary = ", ".join(f"{r}: {c}" for r, c in reasons.most_common()) or "no samples"
             raise ScoringFailed(
                 f"no valid evaluation chain from {scaling.ind + scaling.pro} requested samples "
@@ -119,6 +127,44 @@ class ScoringEngine:
             retried=retried,
         )
 
+    async def _unavailable(
+        self,
+        user_id: str,
+        history: tuple[PreferencePair, ...],
+        task: ScoringTask,
+        scaling: Scaling,
+        seed: int,
+    ) -> ScoreOutcome:
+        """Every worker is down: the fallback backend answers (flagged), or a 503."""
+        if self.fallback is None:
+            raise Unavailable(
+                f"every {self.backend.name} worker is down; retry later",
+                retry_after=self.backend.retry_after(),
+            )
+        engine = ScoringEngine(self.fallback, self.neighbours, self.options)
+        outcome = await engine.score(user_id, history, task, scaling, seed)
+        outcome.degraded = True
+        return outcome
+
+    async def _run_all(
+        self, groups: list[SampleGroup], retried: Counter[str]
+    ) -> list[list[Sample]]:
+        """Every group concurrently; past the deadline, unfinished groups are timeouts."""
+        tasks = [asyncio.ensure_future(self._run(g, retried)) for g in groups]
+        if not tasks:
+            return []
+        done, pending = await asyncio.wait(tasks, timeout=self.options.deadline_s)
+        for task in pending:
+            task.cancel()
+        out = []
+        for group, task in zip(groups, tasks, strict=True):
+            if task in done:
+                out.append(task.result())
+            else:
+                late = ParseFailure(reason="timeout", detail="the score's deadline passed")
+                out.append([Sample(group.level, group.source, late, group.order)] * group.n)
+        return out
+
     async def _run(self, group: SampleGroup, retried: Counter[str]) -> list[Sample]:
         samples = await self._attempt(group)
         for attempt in range(1, self.options.parse_retries + 1):
@@ -140,25 +186,21 @@ class ScoringEngine:
 
     async def _attempt(self, group: SampleGroup) -> list[Sample]:
         k = len(group.task.candidates)
+
+        def failed(reason: FailureReason, detail: str, count: int) -> list[Sample]:
+            failure = ParseFailure(reason=reason, detail=detail)
+            return [Sample(group.level, group.source, failure, group.order) for _ in range(count)]
+
         try:
             completions = await self.backend.generate(group)
         except BackendError as error:
-            failure = ParseFailure(reason=error.reason, detail=error.detail)
-            return [Sample(group.level, group.source, failure) for _ in range(group.n)]
+            return failed(error.reason, error.detail, group.n)
         except Exception as error:  # a backend bug costs this group's samples, never the request
             log.exception("backend %s failed on a %s group", self.backend.name, group.level)
-            failure = ParseFailure(
-                reason="backend_error", detail=f"{type(error).__name__}: {error}"
-            )
-            return [Sample(group.level, group.source, failure) for _ in range(group.n)]
+            return failed("backend_error", f"{type(error).__name__}: {error}", group.n)
         samples = [
-            Sample(group.level, group.source, parse_chain(c.text, k, c.finish_reason))
+            Sample(group.level, group.source, parse_chain(c.text, k, c.finish_reason), group.order)
             for c in completions[: group.n]
         ]
         short = group.n - len(samples)
-        if short > 0:
-            failure = ParseFailure(
-                reason="backend_error", detail="backend returned too few samples"
-            )
-            samples += [Sample(group.level, group.source, failure) for _ in range(short)]
-        return samples
+        return samples + failed("backend_error", "backend returned too few samples", max(short, 0))

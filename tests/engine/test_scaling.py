@@ -38,3 +38,17 @@ def test_seed_depends_on_content_only() -> None:
 
 def test_rank_shares_ties() -> None:
     assert rank([3.0, 9.0, 3.0, 1.0]) == [2, 1, 2, 4]
+
+
+def test_rotation_balances_positions_and_maps_back() -> None:
+    t = task("a", "b", "c")
+    groups = plan_groups(
+        "u", (), t, Scaling(8, 3), [Neighbour(f"n{j}", (), 0.9) for j in range(3)], 1, rotate=True
+    )
+    ind = [g for g in groups if g.level == "ind"]
+    assert [g.n for g in ind] == [3, 3, 2]  # Ind-8 over 3 rotations
+    for g in groups:
+        order = g.order or (0, 1, 2)
+        assert [t.candidates[i] for i in order] == list(g.task.candidates)
+    firsts = [g.task.candidates[0] for g in groups if g.level == "pro"]
+    assert sorted(firsts) == ["a", "b", "c"]  # every candidate shown first once

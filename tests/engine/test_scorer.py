@@ -1,6 +1,6 @@
 import pytest
 
-from service.backends.base import SampleGroup
+from service.backends.base import BackendError, SampleGroup
 from service.engine.scaling import Neighbour, Scaling
 from service.engine.scorer import EngineOptions, ScoringEngine
 from service.errors import ScoringFailed
@@ -95,3 +95,44 @@ async def test_a_crashing_backend_fails_samples_not_the_request() -> None:
         "u", prefers("short"), task("a", "b"), Scaling(2, 1)
     )
     assert dict(out.pro.failures) == {"backend_error": 1} and out.ind.valid == 2
+
+
+async def test_rotated_samples_map_scores_back_to_candidates() -> None:
+    def script(group: SampleGroup, call: int) -> list[str]:
+        # The judge likes "b" wherever it is shown.
+        return [chain_text(*(9.0 if c == "b" else 3.0 for c in group.task.candidates))] * group.n
+
+    backend = ScriptedBackend(script)
+    engine = ScoringEngine(backend, options=EngineOptions(rotate_candidates=True))
+    out = await engine.score("u", (), task("a", "b", "c"), Scaling(6, 0))
+    assert out.scores == pytest.approx([3.0, 9.0, 3.0]) and out.preferred == 1
+    assert sorted(g.task.candidates[0] for g in backend.calls) == ["a", "b", "c"]
+
+
+async def test_deadline_turns_late_groups_into_timeouts() -> None:
+    import asyncio
+
+    class Slow(ScriptedBackend):
+        async def generate(self, group: SampleGroup) -> list:  # type: ignore[type-arg]
+            if group.level == "pro":
+                await asyncio.sleep(5)
+            return await super().generate(group)
+
+    neighbours = ListNeighbours([Neighbour("p0", prefers("long"), 0.9)])
+    engine = ScoringEngine(
+        Slow(lambda g, n: [chain_text(4, 6)] * g.n), neighbours, EngineOptions(deadline_s=0.3)
+    )
+    out = await engine.score("u", (), task("a", "b"), Scaling(2, 1))
+    assert dict(out.pro.failures) == {"timeout": 1} and out.ind.valid == 2
+
+
+async def test_every_worker_down_is_503_or_the_flagged_fallback() -> None:
+    from service.errors import Unavailable
+
+    down = ScriptedBackend(lambda g, n: BackendError("unavailable", "no worker reachable"))
+    with pytest.raises(Unavailable) as unavailable:
+        await ScoringEngine(down).score("u", (), task("a", "b"), Scaling(2, 0))
+    assert unavailable.value.status == 503 and unavailable.value.headers["Retry-After"] == "5"
+    fallback = ScriptedBackend(lambda g, n: [chain_text(2, 8)] * g.n)
+    out = await ScoringEngine(down, fallback=fallback).score("u", (), task("a", "b"), Scaling(2, 0))
+    assert out.degraded and out.scores == pytest.approx([2.0, 8.0])

@@ -21,14 +21,19 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(state: StateDep) -> dict[str, Any]:
     """200 only once the embedder and the backend are loaded."""
-    backend = state.engine.backend
+    engine = state.engine
+    backend, fallback = engine.backend, engine.fallback
     if state.startup_error is not None:
         raise Unavailable(f"start-up failed: {state.startup_error}", retry_after=30)
-    if not backend.ready:
+    if not backend.ready or (fallback is not None and not fallback.ready):
         raise Unavailable("loading the embedder and backend", retry_after=5)
+    if not backend.available and fallback is None:
+        raise Unavailable(f"every {backend.name} worker is down", retry_after=backend.retry_after())
     return {
-        "status": "ready",
+        "status": "ready" if backend.available else "degraded",
         "backend": backend.name,
         "model": backend.model,
-        "prototypes_version": state.engine.neighbours.version,
+        "fallback": fallback.name if fallback is not None else None,
+        "prototypes_version": engine.neighbours.version,
+        **backend.describe(),
     }
