@@ -17,7 +17,6 @@ _END = re.compile(r"<\s*/?\s*JSON[_ ]?END\s*>", re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?")
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"'})
-_CHAIN_KEYS = ("better_response", "rationale", "scores")
 _MAX_LITERAL_EVAL_CHARS = 50_000
 
 
@@ -31,7 +30,13 @@ class Extracted:
 
 
 def _is_chain_object(value: object) -> bool:
-    return isinstance(value, dict) and any(k in value for k in _CHAIN_KEYS)
+    """A chain has `better_response` or `rationale`; `scores` counts only as a score object
+    (the released prompt names it once), never the list of a per-response breakdown."""
+    if not isinstance(value, dict):
+        return False
+    if "better_response" in value or "rationale" in value:
+        return True
+    return isinstance(value.get("scores"), dict)
 
 
 def _complete_objects(text: str) -> list[tuple[int, int, dict[str, Any]]]:

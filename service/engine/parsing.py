@@ -88,6 +88,13 @@ def _parse(text: str, k: int, finish_reason: str | None) -> EvaluationChain:
     if breakdown.string_numbers:
         flags.append("string_scores")
     persona = _persona(found.analysis)
+    structured = obj.get("analysis")
+    if persona == Persona() and isinstance(structured, dict):  # structured-output shape
+        persona = Persona(
+            style=str(structured.get("style", "")),
+            content_structure=str(structured.get("content_structure", "")),
+            values=str(structured.get("values", "")),
+        )
     if found.analysis and persona == Persona():
         flags.append("persona_missing")
     return EvaluationChain(
