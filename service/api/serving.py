@@ -24,9 +24,10 @@ from service.api.schemas import (
 )
 from service.config import Settings
 from service.engine.aggregate import LevelTally, Sample
-from service.engine.chain import EvaluationChain, ParseFailure
+from service.engine.chain import ParseFailure
 from service.engine.inputs import Message as DomainMessage
 from service.engine.inputs import PreferencePair, ScoringTask
+from service.engine.parsing import ScoredSample
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoreOutcome, ScoringEngine
@@ -168,8 +169,8 @@ def _counts(tally: LevelTally) -> LevelCounts:
 
 
 def _summary(sample: Sample) -> Trace:
-    chain = sample.outcome
-    assert isinstance(chain, EvaluationChain)
+    assert isinstance(sample.outcome, ScoredSample)
+    chain = sample.outcome.chain()
     order = sample.order or tuple(range(len(chain.candidates)))
     candidates = sorted(
         (
@@ -198,7 +199,7 @@ def _traces(outcome: ScoreOutcome, level: str) -> Traces | None:
         SampleTrace(
             level=s.level,
             source=s.source,
-            chain=s.outcome if isinstance(s.outcome, EvaluationChain) else None,
+            chain=s.outcome.chain() if isinstance(s.outcome, ScoredSample) else None,
             failure=s.outcome if isinstance(s.outcome, ParseFailure) else None,
         )
         for s in outcome.samples

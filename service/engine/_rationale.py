@@ -135,25 +135,53 @@ def _block_scores(block: str) -> dict[str, tuple[float, str]]:
     return scores
 
 
+def _split(rationale: str) -> tuple[str, str]:
+    split = _SECTION_B.search(rationale)
+    if split is None:
+        return rationale, rationale
+    return rationale[: split.start()], rationale[split.start() :]
+
+
+def _blocks(section_b: str) -> list[tuple[int, str]]:
+    """(response index, its text) for each response's part of the scoring breakdown."""
+    heads = list(_RESPONSE_HEAD.finditer(section_b)) or list(_INLINE_HEAD.finditer(section_b))
+    out = []
+    for i, head in enumerate(heads):
+        block_end = heads[i + 1].start() if i + 1 < len(heads) else len(section_b)
+        out.append((int(head.group(1)) - 1, section_b[head.end() : block_end]))
+    return out
+
+
+def _final(block: str) -> float | None:
+    # The last "Final Score" with terms is the total; an earlier one may be a justification's
+    # words ("hurts the final score: ..."), so the block is not cut there either (a total line
+    # never reads as a criterion score).
+    lowered = block.lower()
+    if "score" not in lowered:  # cheap test first: most blocks are criterion lines
+        return None
+    finals = reversed(list(_FINAL.finditer(block)))
+    return next((t for t in (_weighted_terms(m["expr"]) for m in finals) if t is not None), None)
+
+
+def final_terms(rationale: str) -> dict[int, float]:
+    """Response index -> weighted sum recomputed from its "Final Score = ..." terms. The cheap
+    part of `parse_text`: enough to score a sample without reading every criterion line."""
+    out: dict[int, float] = {}
+    for index, block in _blocks(_split(rationale)[1]):
+        total = _final(block)
+        if total is not None:
+            out[index] = total
+    return out
+
+
 def parse_text(rationale: str) -> Breakdown:
     out = Breakdown()
-    split = _SECTION_B.search(rationale)
-    section_a = rationale[: split.start()] if split else rationale
-    section_b = rationale[split.start() :] if split else rationale
+    section_a, section_b = _split(rationale)
     out.criteria = _criteria_lines(section_a)
-    heads = list(_RESPONSE_HEAD.finditer(section_b)) or list(_INLINE_HEAD.finditer(section_b))
-    for i, head in enumerate(heads):
-        index = int(head.group(1)) - 1
-        block_end = heads[i + 1].start() if i + 1 < len(heads) else len(section_b)
-        block = section_b[head.end() : block_end]
-        # The last "Final Score" with terms is the total; an earlier one may be a justification's
-        # words ("hurts the final score: ..."), so the block is not cut there either (a total
-        # line never reads as a criterion score).
-        finals = reversed(list(_FINAL.finditer(block)))
-        terms = (_weighted_terms(m["expr"]) for m in finals)
-        recomputed = next((t for t in terms if t is not None), None)
-        if recomputed is not None:
-            out.final_terms[index] = recomputed
+    for index, block in _blocks(section_b):
+        total = _final(block)
+        if total is not None:
+            out.final_terms[index] = total
         for name, scored in _block_scores(block).items():
             out.scores.setdefault(index, {})[name] = scored
     return out

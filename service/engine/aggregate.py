@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from service.backends.base import Level
-from service.engine.chain import EvaluationChain, ParseFailure, SampleOutcome
+from service.engine.chain import ParseFailure
+from service.engine.parsing import ScoredSample
 
 
 @dataclass
@@ -16,7 +17,7 @@ class Sample:
 
     level: Level
     source: str
-    outcome: SampleOutcome
+    outcome: ScoredSample | ParseFailure
     order: tuple[int, ...] | None = None  # presented position -> candidate index, when shuffled
 
 
@@ -27,8 +28,8 @@ class LevelTally:
     skipped: Counter[str] = field(default_factory=Counter)  # never sent (e.g. no neighbours)
 
     @property
-    def chains(self) -> list[EvaluationChain]:
-        return [s.outcome for s in self.samples if isinstance(s.outcome, EvaluationChain)]
+    def scored(self) -> list[ScoredSample]:
+        return [s.outcome for s in self.samples if isinstance(s.outcome, ScoredSample)]
 
     @property
     def failures(self) -> Counter[str]:
@@ -39,7 +40,7 @@ class LevelTally:
 
     @property
     def valid(self) -> int:
-        return len(self.chains)
+        return len(self.scored)
 
     @property
     def failed(self) -> int:
@@ -48,7 +49,7 @@ class LevelTally:
 
 def candidate_scores(sample: Sample) -> list[float]:
     """A valid sample's overall per candidate, in the request's candidate order."""
-    assert isinstance(sample.outcome, EvaluationChain)
+    assert isinstance(sample.outcome, ScoredSample)
     presented = sample.outcome.overall
     if sample.order is None:
         return list(presented)
@@ -59,7 +60,7 @@ def candidate_scores(sample: Sample) -> list[float]:
 
 
 def mean_scores(samples: Sequence[Sample]) -> list[float] | None:
-    valid = [candidate_scores(s) for s in samples if isinstance(s.outcome, EvaluationChain)]
+    valid = [candidate_scores(s) for s in samples if isinstance(s.outcome, ScoredSample)]
     if not valid:
         return None
     return [sum(column) / len(valid) for column in zip(*valid, strict=True)]
@@ -74,7 +75,7 @@ def medoid(samples: Sequence[Sample], target: Sequence[float]) -> int:
     """Index of the valid sample whose scores are closest to the aggregate: the trace to show."""
     best, best_distance = -1, float("inf")
     for i, sample in enumerate(samples):
-        if not isinstance(sample.outcome, EvaluationChain):
+        if not isinstance(sample.outcome, ScoredSample):
             continue
         distance = sum((a - b) ** 2 for a, b in zip(candidate_scores(sample), target, strict=True))
         if distance < best_distance:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from service.engine import _rationale
-from service.engine._json_extract import extract
+from service.engine._json_extract import Extracted, extract
 from service.engine.chain import (
     CandidateEvaluation,
     Criterion,
@@ -39,11 +39,87 @@ _PERSONA_LINE = re.compile(  # possessive, horizontal-only whitespace: linear on
 )
 
 
+_NO_PERSONA = Persona()
+
+
 class _Failed(Exception):
     def __init__(self, reason: FailureReason, detail: str) -> None:
         super().__init__(detail)
         self.reason: FailureReason = reason
         self.detail = detail
+
+
+class ScoredSample:
+    """A valid sample: its overall score per candidate, and the full chain on demand.
+
+    Aggregation needs only the overall scores; reading every criterion line of every sample
+    was most of the gateway's CPU per score, so the whole chain is parsed only when a trace
+    asks for it. Both come from the same rules, so they always agree.
+    """
+
+    __slots__ = ("_chain", "finish_reason", "overall", "raw")
+
+    def __init__(
+        self,
+        overall: tuple[float, ...],
+        raw: str,
+        finish_reason: str | None = None,
+        chain: EvaluationChain | None = None,
+    ) -> None:
+        self.overall = overall
+        self.raw = raw
+        self.finish_reason = finish_reason
+        self._chain = chain
+
+    def chain(self) -> EvaluationChain:
+        if self._chain is None:
+            parsed = parse_chain(self.raw, len(self.overall), self.finish_reason)
+            if isinstance(parsed, EvaluationChain):
+                self._chain = parsed
+            else:  # unreachable by construction; never lose the scores over it
+                candidates = tuple(CandidateEvaluation(overall=o) for o in self.overall)
+                self._chain = EvaluationChain(candidates=candidates, raw=self.raw)
+        return self._chain
+
+
+def parse_scores(
+    text: str, n_candidates: int, finish_reason: str | None = None
+) -> ScoredSample | ParseFailure:
+    """The overall scores of one sample (the fast path the engine aggregates with)."""
+    try:
+        return _scores(text, n_candidates, finish_reason)
+    except _Failed as failure:
+        return ParseFailure(reason=failure.reason, detail=failure.detail, raw=text)
+    except Exception as error:  # a parser bug must cost one sample, never the request
+        return ParseFailure(reason="internal_error", detail=repr(error)[:200], raw=text)
+
+
+def _scores(text: str, k: int, finish_reason: str | None) -> ScoredSample:
+    found = extract(text)
+    obj = _chain_object(found, finish_reason)
+    stated = _stated_scores(obj.get("better_response", obj.get("scores")), k, [])
+    rationale = obj.get("rationale")
+    finals = _rationale.final_terms(rationale) if isinstance(rationale, str) else {}
+    overall = []
+    for i in range(k):
+        recomputed = _in_range(finals.get(i))
+        if recomputed is None and rationale:  # maybe recoverable from the criterion lines
+            chain = _parse(text, k, finish_reason)
+            return ScoredSample(chain.overall, text, finish_reason, chain)
+        value = recomputed if recomputed is not None else stated.get(i)
+        if value is None:
+            raise _Failed("missing_scores", f"no usable score for response_{i + 1}")
+        overall.append(value)
+    return ScoredSample(tuple(overall), text, finish_reason)
+
+
+def _chain_object(found: Extracted, finish_reason: str | None) -> dict[str, Any]:
+    if found.obj is None:
+        reason: FailureReason = found.failure or "no_json"  # type: ignore[assignment]
+        if finish_reason == "length" and reason in ("no_json", "invalid_json", "truncated"):
+            reason = "truncated"
+        raise _Failed(reason, found.detail)
+    return found.obj
 
 
 def parse_chain(text: str, n_candidates: int, finish_reason: str | None = None) -> SampleOutcome:
@@ -58,13 +134,8 @@ def parse_chain(text: str, n_candidates: int, finish_reason: str | None = None) 
 
 def _parse(text: str, k: int, finish_reason: str | None) -> EvaluationChain:
     found = extract(text)
-    if found.obj is None:
-        reason: FailureReason = found.failure or "no_json"  # type: ignore[assignment]
-        if finish_reason == "length" and reason in ("no_json", "invalid_json", "truncated"):
-            reason = "truncated"
-        raise _Failed(reason, found.detail)
+    obj = _chain_object(found, finish_reason)
     flags: list[RecoveryFlag] = list(found.flags)  # type: ignore[arg-type]
-    obj = found.obj
     rationale = obj.get("rationale")
     if isinstance(rationale, str):
         breakdown = _rationale.parse_text(rationale)
@@ -79,9 +150,9 @@ def _parse(text: str, k: int, finish_reason: str | None) -> EvaluationChain:
     candidates: list[CandidateEvaluation] = []
     for i in range(k):
         scores = _criterion_scores(breakdown, i, names)
-        recomputed = _weighted(scores, criteria)
+        recomputed = _in_range(breakdown.final_terms.get(i))
         if recomputed is None:
-            recomputed = _in_range(breakdown.final_terms.get(i))
+            recomputed = _weighted(scores, criteria)
         candidates.append(_candidate(i, stated.get(i), recomputed, scores, flags))
     if rationale and not criteria:
         flags.append("breakdown_unparsed")
@@ -89,13 +160,13 @@ def _parse(text: str, k: int, finish_reason: str | None) -> EvaluationChain:
         flags.append("string_scores")
     persona = _persona(found.analysis)
     structured = obj.get("analysis")
-    if persona == Persona() and isinstance(structured, dict):  # structured-output shape
+    if persona == _NO_PERSONA and isinstance(structured, dict):  # structured-output shape
         persona = Persona(
             style=str(structured.get("style", "")),
             content_structure=str(structured.get("content_structure", "")),
             values=str(structured.get("values", "")),
         )
-    if found.analysis and persona == Persona():
+    if found.analysis and persona == _NO_PERSONA:
         flags.append("persona_missing")
     return EvaluationChain(
         persona=persona,
@@ -203,6 +274,8 @@ def _persona(analysis: str) -> Persona:
         label = match.group("label").lower()
         key = "style" if label == "style" else "values" if "values" in label else "content"
         fields.setdefault(key, match.group("text").strip().strip("*").strip())
+    if not fields:
+        return _NO_PERSONA
     return Persona(
         style=fields.get("style", ""),
         content_structure=fields.get("content", ""),

@@ -16,7 +16,7 @@ from service.backends.base import Backend, BackendError, SampleGroup
 from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank
 from service.engine.chain import FailureReason, ParseFailure
 from service.engine.inputs import PreferencePair, ScoringTask
-from service.engine.parsing import parse_chain
+from service.engine.parsing import parse_scores
 from service.engine.scaling import (
     NeighbourSource,
     NoNeighbours,
@@ -199,7 +199,7 @@ class ScoringEngine:
             log.exception("backend %s failed on a %s group", self.backend.name, group.level)
             return failed("backend_error", f"{type(error).__name__}: {error}", group.n)
         samples = [
-            Sample(group.level, group.source, parse_chain(c.text, k, c.finish_reason), group.order)
+            Sample(group.level, group.source, parse_scores(c.text, k, c.finish_reason), group.order)
             for c in completions[: group.n]
         ]
         short = group.n - len(samples)

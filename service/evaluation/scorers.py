@@ -42,8 +42,9 @@ class PairScorer(ABC):
 class EngineScorer(PairScorer):
     """The same `ScoringEngine` the API serves with."""
 
-    def __init__(self, engine: ScoringEngine) -> None:
+    def __init__(self, engine: ScoringEngine, *, owns_backend: bool = True) -> None:
         self.engine = engine
+        self._owns = owns_backend
 
     @property
     def label(self) -> str:
@@ -59,6 +60,16 @@ class EngineScorer(PairScorer):
         return Scored(
             out.scores, out.ind.requested + out.pro.requested, out.ind.failed + out.pro.failed
         )
+
+    async def aclose(self) -> None:
+        if self._owns:
+            await _close(self.engine)
+
+
+async def _close(engine: ScoringEngine) -> None:
+    await engine.backend.close()
+    if engine.fallback is not None:
+        await engine.fallback.close()
 
 
 def _messages(context: tuple[Any, ...]) -> list[dict[str, str]]:

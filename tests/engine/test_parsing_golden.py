@@ -22,7 +22,7 @@ from service.engine.chain import (
     ParseFailure,
     Persona,
 )
-from service.engine.parsing import parse_chain
+from service.engine.parsing import ScoredSample, parse_chain, parse_scores
 from service.engine.render import render_chain, rounded_weights
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -203,3 +203,15 @@ def test_golden_chain_rerendered_parses_back_the_same(name: str) -> None:
     assert second.criteria == first.criteria
     assert second.overall == pytest.approx(first.overall, abs=TOLERANCE)
     assert [c.scores for c in second.candidates] == [c.scores for c in first.candidates]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fast_scores_agree_with_the_golden_parse(name: str) -> None:
+    k = EXPECTED[name].get("n_candidates", 2)
+    finish = EXPECTED[name].get("finish_reason")
+    full = parse_chain(_sample(name), k, finish)
+    fast = parse_scores(_sample(name), k, finish)
+    if isinstance(full, ParseFailure):
+        assert isinstance(fast, ParseFailure) and fast.reason == full.reason
+    else:
+        assert isinstance(fast, ScoredSample) and fast.overall == full.overall

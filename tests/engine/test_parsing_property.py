@@ -25,7 +25,7 @@ from service.engine.chain import (
     Persona,
     RecoveryFlag,
 )
-from service.engine.parsing import parse_chain
+from service.engine.parsing import ScoredSample, parse_chain, parse_scores
 from service.engine.render import render_chain, rounded_weights
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -309,3 +309,28 @@ def test_trailing_junk_after_end_marker_keeps_the_scores(spec: Spec, junk: str) 
     assert dirty.criteria == clean.criteria
     assert dirty.candidates == clean.candidates
     assert dirty.persona == clean.persona
+
+
+# --- the engine's fast path agrees with the full parse ------------------------------------------
+
+
+def _agree(text: str, k: int, finish_reason: str | None = None) -> None:
+    full = parse_chain(text, k, finish_reason)
+    fast = parse_scores(text, k, finish_reason)
+    if isinstance(full, ParseFailure):
+        assert isinstance(fast, ParseFailure) and fast.reason == full.reason
+    else:
+        assert isinstance(fast, ScoredSample) and fast.overall == full.overall
+        assert fast.chain().overall == full.overall
+
+
+@FAST
+@given(case=chain_cases())
+def test_fast_scores_agree_with_the_full_parse(case: tuple[str, int]) -> None:
+    _agree(*case)
+
+
+@FAST
+@given(text=fragment_text(), k=k_values, finish_reason=finish_reasons)
+def test_fast_scores_agree_on_fragment_soup(text: str, k: int, finish_reason: str | None) -> None:
+    _agree(text, k, finish_reason)

@@ -64,3 +64,36 @@ def test_unreadable_data_is_a_clear_error(
 ) -> None:
     code, _, err = run_cli(["eval", "--data", str(tmp_path / "nope.jsonl")], capsys)
     assert code == 2 and "no such file" in err
+
+
+def test_eval_against_the_simulator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.simulator_process import Simulator
+
+    data = write_jsonl(tmp_path / "rows.jsonl", synthetic_rows(per_user=8, test_per_user=3))
+    with Simulator() as sim:
+        monkeypatch.setenv("PGENRM_OPENAI_URLS", sim.url)
+        code, out, err = run_cli(
+            [
+                "eval",
+                "--data",
+                str(data),
+                "--backend",
+                "openai",
+                "--history-k",
+                "3",
+                "--ind",
+                "4",
+                "--json",
+                "--no-progress",
+                "--no-embed-cache",
+            ],
+            capsys,
+        )
+        assert code == 0, err
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["scorer"].startswith("openai:pgenrm-simulator") and result["pairs"] == 6
+        assert sim.stats()["requests"] == 12  # 6 pairs x 2 orders, one n=4 request each
+    # The simulated judge follows each user's length preference.
+    assert result["per_user"]["terse"] > 0.5 and result["per_user"]["verbose"] > 0.5

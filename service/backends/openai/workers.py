@@ -60,6 +60,10 @@ class Worker:
     breaker: CircuitBreaker
     healthy: bool = True  # from the last /health probe
     models: list[str] = field(default_factory=list)
+    chat_url: httpx.URL = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chat_url = httpx.URL(f"{self.url}/v1/chat/completions")  # parsed once
 
     @property
     def available(self) -> bool:
