@@ -14,11 +14,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from prototypes.neighbours import PrototypeNeighbours, PrototypeStore
+from prototypes.profiles import ProfileBuilder
 from service.api.errors import install_error_handlers
-from service.api.routes import health, score
+from service.api.routes import admin, health, score
 from service.api.serving import ScoreService
 from service.backends.base import Backend
-from service.backends.factory import build_backend, build_fallback
+from service.backends.embedded.backend import EmbeddedBackend
+from service.backends.factory import build_backend, build_embedded, build_fallback
 from service.config import Settings
 from service.engine.scorer import EngineOptions, ScoringEngine
 from service.state import AppState
@@ -43,11 +46,35 @@ def build_state(
     return AppState(settings=settings, engine=engine, score_service=ScoreService(engine, settings))
 
 
+async def load_prototypes(state: AppState) -> None:
+    """Open the artefact and plug prototype-level scaling into the engine."""
+    settings, engine = state.settings, state.engine
+    assert settings.prototypes_dir is not None
+    # Profiles are built with the embedded backend's analyses (cheap, and what the default
+    # artefacts are learnt from); it also provides the embedder.
+    analysis = next(
+        (b for b in (engine.backend, engine.fallback) if isinstance(b, EmbeddedBackend)), None
+    )
+    if analysis is None:
+        analysis = build_embedded(settings)
+        await analysis.start()
+    embedder = analysis.embedder
+    store = PrototypeStore(settings.prototypes_dir, (embedder.name, embedder.dim))
+    await store.reload()
+    if settings.prototypes_watch_s > 0:
+        store.watch(settings.prototypes_watch_s)
+    profiles = ProfileBuilder(analysis, embedder, history_k=settings.prototype_history_k)
+    engine.neighbours = PrototypeNeighbours(store, profiles, settings.prototype_history_k)
+    state.prototypes = store
+
+
 async def _load(state: AppState) -> None:
     try:
         if state.engine.fallback is not None:
             await state.engine.fallback.start()
         await state.engine.backend.start()
+        if state.settings.prototypes_dir is not None:
+            await load_prototypes(state)
         log.info(
             "ready: backend=%s model=%s", state.engine.backend.name, state.engine.backend.model
         )
@@ -75,6 +102,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
             await state.engine.backend.close()
+            if state.prototypes is not None:
+                await state.prototypes.close()
             if state.engine.fallback is not None:
                 await state.engine.fallback.close()
 
@@ -89,4 +118,5 @@ def create_app(
     install_error_handlers(app)
     app.include_router(score.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     return app

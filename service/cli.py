@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     learn = commands.add_parser("train-embedded", help="learn the embedded backend's parameters")
     train_command.add_arguments(learn)
     learn.set_defaults(run=train_command.run)
+
+    from prototypes import command as prototypes_command
+
+    protos = commands.add_parser("prototypes", help="user prototypes (offline learning)")
+    actions = protos.add_subparsers(dest="action", required=True)
+    learn_protos = actions.add_parser("learn", help="learn a prototype artefact from rows")
+    prototypes_command.add_arguments(learn_protos)
+    learn_protos.set_defaults(run=prototypes_command.run)
     return parser
 
 

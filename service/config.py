@@ -65,6 +65,16 @@ class Settings(BaseSettings):
         None, description="Learnt embedded-backend parameters; default: the packaged file if any."
     )
 
+    # Prototype-level scaling (an artefact written by `pgenrm prototypes learn`).
+    prototypes_dir: Path | None = Field(
+        None, description="Artefact root; its LATEST version is served."
+    )
+    prototypes_watch_s: float = Field(
+        30.0, ge=0, description="Poll LATEST for a new version this often (0: reload by API only)."
+    )
+    prototype_history_k: int = Field(3, ge=1, le=32, description="Few-shot pairs per neighbour.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin/*.")
+
     # Test-time scaling.
     default_ind: int = Field(8, ge=0, description="Ind-N when a request does not say.")
     default_pro: int = Field(

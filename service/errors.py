@@ -64,6 +64,18 @@ class MethodNotAllowed(PgenrmError):
     type = "method_not_allowed"
 
 
+class Conflict(PgenrmError):
+    """The request is valid but the service is not set up for it (e.g. no artefact configured)."""
+
+    status = 409
+    type = "conflict"
+
+
+class Unauthorized(PgenrmError):
+    status = 401
+    type = "unauthorized"
+
+
 class Unavailable(PgenrmError):
     """Not ready yet, or every backend worker is down: try again later."""
 

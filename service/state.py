@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prototypes.neighbours import PrototypeStore
 from service.api.serving import ScoreService
 from service.config import Settings
 from service.engine.scorer import ScoringEngine
@@ -15,3 +16,4 @@ class AppState:
     engine: ScoringEngine
     score_service: ScoreService
     startup_error: str | None = None
+    prototypes: PrototypeStore | None = None  # set once the artefact is loaded

@@ -147,22 +147,24 @@ TOPICS = [
 ]
 
 
-def synthetic_rows(per_user: int = 24, test_per_user: int = 6) -> list[dict[str, Any]]:
-    """Rows in the PersonalRewardBench schema: user `terse` prefers the short answer, user
-    `verbose` the long one, over paraphrased prompts (the same prompts, opposite choices)."""
+def synthetic_rows(
+    per_user: int = 24, test_per_user: int = 6, users: tuple[str, ...] = ("terse", "verbose")
+) -> list[dict[str, Any]]:
+    """Rows in the PersonalRewardBench schema: users named `terse...` prefer the short answer,
+    the others the long one, over the same paraphrased prompts (each user's rows are its own)."""
     rows: list[dict[str, Any]] = []
-    for user in ("terse", "verbose"):
+    for user in users:
         for i in range(per_user + test_per_user):
             topic, short, long = TOPICS[i % len(TOPICS)]
             prompt = ["How do I", "What is the best way to", "Any tips to", "Help me"][
                 i // len(TOPICS) % 4
             ]
-            chosen, rejected = (short, long) if user == "terse" else (long, short)
+            chosen, rejected = (short, long) if user.startswith("terse") else (long, short)
             rows.append(
                 {
                     "user_id": user,
                     "conversation_id": f"syn-{i}-{user}",
-                    "context": [{"role": "user", "content": f"{prompt} {topic}?"}],
+                    "context": [{"role": "user", "content": f"{prompt} {topic}? (asks {user})"}],
                     "chosen": {"role": "assistant", "content": chosen},
                     "rejected": {"role": "assistant", "content": rejected},
                     "split": "test" if i >= per_user else ("val" if i % 5 == 4 else "train"),

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", help='several IND:PRO settings, e.g. "0:0,8:0,8:4,16:8"')
     parser.add_argument("--backend", help="backend to evaluate (default: PGENRM_BACKEND)")
     parser.add_argument("--url", help="score through a running server's /v1/score instead")
+    parser.add_argument("--prototypes", type=Path, help="prototype artefact root (for --pro)")
     parser.add_argument("--limit", type=int, help="score a seeded random subset of N pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def _local_scorer(args: argparse.Namespace) -> PairScorer:
     from prototypes.embed import default_disk_cache
-    from service.app import build_state
+    from service.app import build_state, load_prototypes
     from service.config import Settings
 
     overrides: dict[str, Any] = {"embedder_cache_size": 500_000}
@@ -50,8 +51,13 @@ async def _local_scorer(args: argparse.Namespace) -> PairScorer:
         overrides["embedder_disk_cache"] = args.embed_cache or default_disk_cache()
     if args.backend:
         overrides["backend"] = args.backend
+    if args.prototypes:
+        overrides["prototypes_dir"] = args.prototypes
+        overrides["prototypes_watch_s"] = 0
     state = build_state(Settings(**overrides))
     await state.engine.backend.start()
+    if args.prototypes:
+        await load_prototypes(state)
     return EngineScorer(state.engine)
 
 

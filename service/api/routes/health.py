@@ -27,6 +27,8 @@ async def readyz(state: StateDep) -> dict[str, Any]:
         raise Unavailable(f"start-up failed: {state.startup_error}", retry_after=30)
     if not backend.ready or (fallback is not None and not fallback.ready):
         raise Unavailable("loading the embedder and backend", retry_after=5)
+    if state.settings.prototypes_dir is not None and state.prototypes is None:
+        raise Unavailable("loading the prototype artefact", retry_after=5)
     if not backend.available and fallback is None:
         raise Unavailable(f"every {backend.name} worker is down", retry_after=backend.retry_after())
     return {
