@@ -10,6 +10,7 @@ index live in the same space. A user with no history is queried by the prompt an
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from service.engine.inputs import PreferencePair, ScoringTask, history_fingerpri
 from service.engine.parsing import parse_chain
 
 F32 = npt.NDArray[np.float32]
+log = logging.getLogger("pgenrm.profiles")
 
 
 def cold_query_text(task: ScoringTask) -> str:
@@ -55,7 +57,11 @@ class ProfileBuilder:
         history = tuple((others[index:] + others[:index])[: self.history_k])
         task = ScoringTask(target.context, (target.chosen, target.rejected))
         group = SampleGroup("ind", user_id, history, task, 1, seed=index)
-        completions = await self.backend.generate(group)
+        try:
+            completions = await self.backend.generate(group)
+        except Exception:  # one unreadable example must not sink a profile (or a learn job)
+            log.exception("analysis failed for one example of a user")
+            return None
         if not completions:
             return None
         chain = parse_chain(completions[0].text, 2, completions[0].finish_reason)

@@ -17,6 +17,7 @@ from service.backends.embedded.params import (
     prior_params,
 )
 from service.engine.chain import EvaluationChain
+from service.engine.inputs import Message, PreferencePair
 from service.engine.parsing import parse_chain
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoringEngine
@@ -145,3 +146,16 @@ def test_identical_candidates_tie_with_a_valid_chain(backend: EmbeddedBackend) -
         assert isinstance(chain, EvaluationChain)
         assert chain.overall[0] == chain.overall[1]
         assert sum(c.weight for c in chain.criteria) == pytest.approx(100)
+
+
+def test_history_whose_pairs_differ_only_in_content(backend: EmbeddedBackend) -> None:
+    # Same style features on both sides: the history model has no style direction at all.
+    history = tuple(
+        PreferencePair(
+            context=(Message("user", f"Name a colour {i}."),), chosen="Blue.", rejected="Red."
+        )
+        for i in range(3)
+    )
+    group = SampleGroup("ind", "u", history, task("Blue.", "Red."), 3, seed=1)
+    for completion in backend.generate_sync(group):
+        assert isinstance(parse_chain(completion.text, 2), EvaluationChain)

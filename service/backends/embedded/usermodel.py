@@ -182,7 +182,7 @@ def infer(
     posterior, w_ind = weights[: len(bank.labels)], float(weights[-1]) if directions else 0.0
 
     style_coef = posterior @ bank.style
-    if directions:
+    if "style" in directions:
         style_coef = style_coef + w_ind * alpha * directions["style"]
     contributions = {
         group: views.style[:, idx] @ style_coef[idx] for group, idx in _GROUP_INDEX.items()
