@@ -20,14 +20,29 @@ import dataclasses
 import hashlib
 import json
 import random
+import sys
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import uvicorn
-from _simulator_chains import MALFORMED_KINDS, Evaluator, malform, parse_prompt, render_structured
-from _simulator_chains import render_text as render_free_text
-from _simulator_requests import (
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._simulator_chains import (
+    MALFORMED_KINDS,
+    Evaluator,
+    malform,
+    parse_prompt,
+    render_structured,
+)
+from bench._simulator_chains import render_text as render_free_text
+from bench._simulator_requests import (
     SimulatorError,
     chat_messages,
     count_tokens,
@@ -37,10 +52,6 @@ from _simulator_requests import (
     number_field,
     read_body,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 DEFAULT_MODEL = "pgenrm-simulator"
 LOG_SIZE = 10_000
