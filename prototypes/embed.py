@@ -36,6 +36,13 @@ class Embedder(ABC):
     def encode(self, texts: Sequence[str]) -> Vectors:
         """(len(texts), dim) float32, rows L2-normalised."""
 
+    def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
+        """The vectors already in memory for these texts (no model call)."""
+        return {}
+
+    def remember(self, vectors: dict[str, Vectors]) -> None:  # noqa: B027 - optional hook
+        """Take vectors computed elsewhere (a shared cache) into memory."""
+
 
 class SentenceTransformerEmbedder(Embedder):
     """sentence-transformers model with an LRU cache: histories and prompts recur constantly."""
@@ -72,6 +79,17 @@ class SentenceTransformerEmbedder(Embedder):
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._disk = _DiskCache(disk_cache, f"{model}:{max_seq_length}") if disk_cache else None
+
+    def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
+        with self._lock:
+            return {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
+
+    def remember(self, vectors: dict[str, Vectors]) -> None:
+        with self._lock:
+            for text, vector in vectors.items():
+                self._cache[text] = np.asarray(vector, dtype=np.float32).reshape(self.dim)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         out = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -19,6 +19,8 @@ import numpy.typing as npt
 
 from prototypes.embed import Embedder
 from service.backends.base import Backend, SampleGroup
+from service.cache.caches import Caches
+from service.cache.caches import key as cache_key
 from service.engine.chain import EvaluationChain
 from service.engine.inputs import PreferencePair, ScoringTask, history_fingerprint
 from service.engine.parsing import parse_chain
@@ -40,7 +42,9 @@ class ProfileBuilder:
         history_k: int = 3,
         max_pairs: int = 4,
         cache_size: int = 10_000,
+        caches: Caches | None = None,
     ) -> None:
+        self.caches = caches  # shared store (Redis) for profiles, next to the local LRU
         self.backend = backend
         self.embedder = embedder
         self.history_k = history_k
@@ -84,11 +88,20 @@ class ProfileBuilder:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
+        shared_key = cache_key("profile", key, self.backend.model, self.embedder.name)
+        if self.caches is not None:
+            [raw] = await self.caches.lookup("profile", [shared_key])
+            if raw is not None and len(raw) == 4 * self.embedder.dim:
+                shared: F32 = np.frombuffer(raw, dtype=np.float32).copy()
+                self._cache[key] = shared
+                return shared
         chosen = range(min(len(pairs), self.max_pairs))
         analyses = await asyncio.gather(*(self.analysis(user_id, pairs, i) for i in chosen))
         vector = await asyncio.to_thread(self.embed_profile, [a for a in analyses if a])
         if vector is not None:
             self._cache[key] = vector
+            if self.caches is not None:
+                await self.caches.remember({shared_key: vector.astype(np.float32).tobytes()})
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vector

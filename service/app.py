@@ -16,14 +16,16 @@ from fastapi import FastAPI
 
 from prototypes.neighbours import PrototypeNeighbours, PrototypeStore
 from prototypes.profiles import ProfileBuilder
+from service import __version__
 from service.api.errors import install_error_handlers
-from service.api.routes import admin, health, score
+from service.api.routes import admin, health, metrics, score
 from service.api.serving import ScoreService
 from service.backends.base import Backend
 from service.backends.embedded.backend import EmbeddedBackend
-from service.backends.factory import build_backend, build_embedded, build_fallback
+from service.backends.factory import build_backend, build_caches, build_embedded, build_fallback
 from service.config import Settings
 from service.engine.scorer import EngineOptions, ScoringEngine
+from service.metrics import Metrics, MetricsMiddleware
 from service.state import AppState
 
 log = logging.getLogger("pgenrm")
@@ -32,8 +34,10 @@ log = logging.getLogger("pgenrm")
 def build_state(
     settings: Settings, backend: Backend | None = None, fallback: Backend | None = None
 ) -> AppState:
+    metrics = Metrics()
+    caches = build_caches(settings, metrics)
     engine = ScoringEngine(
-        backend or build_backend(settings),
+        backend or build_backend(settings, caches),
         options=EngineOptions(
             ind_weight=settings.ind_weight,
             pro_weight=settings.pro_weight,
@@ -41,9 +45,19 @@ def build_state(
             rotate_candidates=settings.shuffle_candidates,
             deadline_s=settings.score_deadline_s,
         ),
-        fallback=fallback if fallback is not None else build_fallback(settings),
+        fallback=fallback if fallback is not None else build_fallback(settings, caches),
+        metrics=metrics,
     )
-    return AppState(settings=settings, engine=engine, score_service=ScoreService(engine, settings))
+    for b in (engine.backend, engine.fallback):
+        if b is not None:
+            b.metrics = metrics
+    return AppState(
+        settings=settings,
+        engine=engine,
+        score_service=ScoreService(engine, settings, metrics),
+        metrics=metrics,
+        caches=caches,
+    )
 
 
 async def load_prototypes(state: AppState) -> None:
@@ -56,14 +70,16 @@ async def load_prototypes(state: AppState) -> None:
         (b for b in (engine.backend, engine.fallback) if isinstance(b, EmbeddedBackend)), None
     )
     if analysis is None:
-        analysis = build_embedded(settings)
+        analysis = build_embedded(settings, state.caches)
         await analysis.start()
     embedder = analysis.embedder
     store = PrototypeStore(settings.prototypes_dir, (embedder.name, embedder.dim))
     await store.reload()
     if settings.prototypes_watch_s > 0:
         store.watch(settings.prototypes_watch_s)
-    profiles = ProfileBuilder(analysis, embedder, history_k=settings.prototype_history_k)
+    profiles = ProfileBuilder(
+        analysis, embedder, history_k=settings.prototype_history_k, caches=state.caches
+    )
     engine.neighbours = PrototypeNeighbours(store, profiles, settings.prototype_history_k)
     state.prototypes = store
 
@@ -75,9 +91,11 @@ async def _load(state: AppState) -> None:
         await state.engine.backend.start()
         if state.settings.prototypes_dir is not None:
             await load_prototypes(state)
-        log.info(
-            "ready: backend=%s model=%s", state.engine.backend.name, state.engine.backend.model
-        )
+        backend = state.engine.backend
+        state.metrics.build_info.labels(
+            version=__version__, backend=backend.name, model=backend.model
+        ).set(1)
+        log.info("ready: backend=%s model=%s", backend.name, backend.model)
     except Exception as error:
         state.startup_error = f"{type(error).__name__}: {error}"
         log.exception("start-up failed")
@@ -106,17 +124,20 @@ def create_app(
                 await state.prototypes.close()
             if state.engine.fallback is not None:
                 await state.engine.fallback.close()
+            await state.caches.close()
 
     app = FastAPI(
         title="pgenrm",
         summary="Personalized generative reward scoring (P-GenRM) with test-time scaling",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     app.state.pgenrm = state
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=app.router.routes)
     app.include_router(score.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(metrics.router)
     return app

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     prototype_history_k: int = Field(3, ge=1, le=32, description="Few-shot pairs per neighbour.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin/*.")
 
+    # Caches (personas, profiles, text embeddings).
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db; unset: an in-process LRU cache."
+    )
+    cache_ttl_s: float = Field(3600.0, gt=0, description="Lifetime of a cached entry.")
+    cache_max_entries: int = Field(10_000, ge=0, description="In-process cache size cap.")
+    redis_timeout_s: float = Field(0.25, gt=0, description="Redis socket timeout per call.")
+
     # Test-time scaling.
     default_ind: int = Field(8, ge=0, description="Ind-N when a request does not say.")
     default_pro: int = Field(

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +15,9 @@ from prototypes.artifact import LATEST, latest_version
 from prototypes.embed import Embedder
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
-from tests.conftest import REPO, free_port
 from tests.helpers import LONG, SHORT, history_json
 from tests.prototypes.test_artifact import learn_fixture_artefact
+from tests.server_process import served as served_process
 
 TOKEN = "test-admin-token"
 
@@ -33,39 +29,13 @@ def served(
     backend = EmbeddedBackend(lambda: embedder, load_params())
     asyncio.run(backend.start())
     root = learn_fixture_artefact(tmp_path_factory.mktemp("served"), backend)
-    port = free_port()
     env = {
-        **os.environ,
         "PGENRM_PROTOTYPES_DIR": str(root),
         "PGENRM_PROTOTYPES_WATCH_S": "0",
         "PGENRM_ADMIN_TOKEN": TOKEN,
-        "PGENRM_LOG_LEVEL": "warning",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read().decode() if proc.stdout else "exited")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    with served_process(env) as url:
         yield url, root
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def body(**overrides: object) -> dict[str, object]:

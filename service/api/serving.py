@@ -31,7 +31,8 @@ from service.engine.parsing import ScoredSample
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoreOutcome, ScoringEngine
-from service.errors import InvalidRequest, Unavailable
+from service.errors import InvalidRequest, ScoringFailed, Unavailable
+from service.metrics import Metrics
 
 
 def _context(context: list[Message] | None, prompt: str | None) -> tuple[DomainMessage, ...]:
@@ -50,9 +51,12 @@ def to_pair(pair: HistoryPair) -> PreferencePair:
 
 
 class ScoreService:
-    def __init__(self, engine: ScoringEngine, settings: Settings) -> None:
+    def __init__(
+        self, engine: ScoringEngine, settings: Settings, metrics: Metrics | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.metrics = metrics
 
     async def score(self, request: ScoreRequest) -> ScoreResponse:
         started = time.perf_counter()
@@ -65,8 +69,35 @@ class ScoreService:
             candidates=tuple(request.candidates),
         )
         scaling, cold_start = self.resolve_scaling(request, bool(history))
-        outcome = await self.engine.score(request.user_id, history, task, scaling, request.seed)
+        try:
+            outcome = await self.engine.score(request.user_id, history, task, scaling, request.seed)
+        except ScoringFailed:
+            self._count_failed(scaling)
+            raise
+        self._count(outcome)
         return self._response(request, outcome, cold_start, started)
+
+    def _count(self, outcome: ScoreOutcome) -> None:
+        if self.metrics is None:
+            return
+        for level, tally in (("ind", outcome.ind), ("pro", outcome.pro)):
+            if tally.valid:
+                self.metrics.samples.labels(level=level, outcome="valid", reason="ok").inc(
+                    tally.valid
+                )
+            for reason, count in tally.failures.items():
+                self.metrics.samples.labels(level=level, outcome="failed", reason=reason).inc(count)
+        if outcome.degraded:
+            self.metrics.degraded.inc()
+
+    def _count_failed(self, scaling: Scaling) -> None:
+        if self.metrics is None:
+            return
+        for level, n in (("ind", scaling.ind), ("pro", scaling.pro)):
+            if n:
+                self.metrics.samples.labels(level=level, outcome="failed", reason="all_failed").inc(
+                    n
+                )
 
     def resolve_scaling(self, request: ScoreRequest, has_history: bool) -> tuple[Scaling, bool]:
         """Request's scaling or the defaults; a user with no history is scored at the prototype

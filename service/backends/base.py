@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.engine.inputs import PreferencePair, ScoringTask
+from service.metrics import Metrics
 
 Level = Literal["ind", "pro"]
 # "unavailable": no worker answered at all (the engine may fall back, or answer 503).
@@ -53,6 +54,7 @@ class Backend(ABC):
     """Writes evaluation-chain samples. Built unloaded; `start()` does the expensive part."""
 
     name: str
+    metrics: Metrics | None = None  # set by the app; backends time their calls per worker
 
     @property
     @abstractmethod

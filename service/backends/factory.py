@@ -9,10 +9,24 @@ from service.backends.base import Backend
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
 from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
+from service.cache.base import Store
+from service.cache.caches import Caches
+from service.cache.memory import MemoryStore
+from service.cache.redis import RedisStore
 from service.config import Settings
+from service.metrics import Metrics
 
 
-def build_embedded(settings: Settings) -> EmbeddedBackend:
+def build_caches(settings: Settings, metrics: Metrics | None = None) -> Caches:
+    store: Store
+    if settings.redis_url:
+        store = RedisStore(settings.redis_url, metrics, timeout_s=settings.redis_timeout_s)
+    else:
+        store = MemoryStore(settings.cache_max_entries)
+    return Caches(store, metrics, settings.cache_ttl_s)
+
+
+def build_embedded(settings: Settings, caches: Caches | None = None) -> EmbeddedBackend:
     embedder = partial(
         load_embedder,
         settings.embedder,
@@ -20,7 +34,7 @@ def build_embedded(settings: Settings) -> EmbeddedBackend:
         cache_size=settings.embedder_cache_size,
         disk_cache=settings.embedder_disk_cache,
     )
-    return EmbeddedBackend(embedder, load_params(settings.embedded_params))
+    return EmbeddedBackend(embedder, load_params(settings.embedded_params), caches)
 
 
 def build_openai(settings: Settings) -> OpenAIBackend:
@@ -43,12 +57,14 @@ def build_openai(settings: Settings) -> OpenAIBackend:
     )
 
 
-def build_backend(settings: Settings) -> Backend:
-    return build_openai(settings) if settings.backend == "openai" else build_embedded(settings)
+def build_backend(settings: Settings, caches: Caches | None = None) -> Backend:
+    if settings.backend == "openai":
+        return build_openai(settings)
+    return build_embedded(settings, caches)
 
 
-def build_fallback(settings: Settings) -> Backend | None:
+def build_fallback(settings: Settings, caches: Caches | None = None) -> Backend | None:
     """The embedded backend behind an LLM backend, when degraded answers are enabled."""
     if settings.backend != "embedded" and settings.fallback_embedded:
-        return build_embedded(settings)
+        return build_embedded(settings, caches)
     return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
@@ -26,6 +27,7 @@ from service.engine.scaling import (
     plan_groups,
 )
 from service.errors import ScoringFailed, Unavailable
+from service.metrics import Metrics
 
 log = logging.getLogger("pgenrm.engine")
 
@@ -66,11 +68,13 @@ class ScoringEngine:
         neighbours: NeighbourSource | None = None,
         options: EngineOptions | None = None,
         fallback: Backend | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.backend = backend
         self.neighbours = neighbours or NoNeighbours()
         self.options = options or EngineOptions()
         self.fallback = fallback  # answers (flagged degraded) when every worker is down
+        self.metrics = metrics
 
     async def score(
         self,
@@ -84,7 +88,10 @@ class ScoringEngine:
         ind, pro = LevelTally(requested=scaling.ind), LevelTally(requested=scaling.pro)
         neighbours = []
         if scaling.pro:
+            started = time.perf_counter()
             neighbours = await self.neighbours.neighbours(user_id, history, task, scaling.pro)
+            if self.metrics is not None and self.neighbours.version is not None:
+                self.metrics.prototype_lookup.observe(time.perf_counter() - started)
             missing = scaling.pro - min(len(neighbours), scaling.pro)
             if missing:
                 reason = "no_prototypes" if self.neighbours.version is None else "no_neighbours"
@@ -141,7 +148,7 @@ class ScoringEngine:
                 f"every {self.backend.name} worker is down; retry later",
                 retry_after=self.backend.retry_after(),
             )
-        engine = ScoringEngine(self.fallback, self.neighbours, self.options)
+        engine = ScoringEngine(self.fallback, self.neighbours, self.options, metrics=self.metrics)
         outcome = await engine.score(user_id, history, task, scaling, seed)
         outcome.degraded = True
         return outcome

@@ -9,6 +9,7 @@ same parse-and-aggregate path as an LLM's output.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -27,17 +28,27 @@ from service.backends.embedded.usermodel import (
     history_evidence,
     infer,
 )
-from service.backends.embedded.views import ViewBuilder, qa_text
+from service.backends.embedded.views import TextViews, ViewBuilder, qa_text
+from service.cache.caches import Caches
+from service.cache.caches import key as cache_key
 from service.engine.chain import CandidateEvaluation, Criterion, CriterionScore
+from service.engine.inputs import history_fingerprint
+from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.render import render_chain
 
 
 class EmbeddedBackend(Backend):
     name = "embedded"
 
-    def __init__(self, embedder_factory: Callable[[], Embedder], params: EmbeddedParams) -> None:
+    def __init__(
+        self,
+        embedder_factory: Callable[[], Embedder],
+        params: EmbeddedParams,
+        caches: Caches | None = None,
+    ) -> None:
         self._factory = embedder_factory
         self.params = params
+        self.caches = caches
         self._bank = ExpertBank(params)
         self._views: ViewBuilder | None = None
 
@@ -74,19 +85,82 @@ class EmbeddedBackend(Backend):
             await asyncio.to_thread(self._views.embedder.encode, batch[start : start + step])
 
     async def generate(self, group: SampleGroup) -> list[Completion]:
-        return await asyncio.to_thread(self.generate_sync, group)
+        started = time.perf_counter()
+        completions = await self._generate_cached(group)
+        if self.metrics is not None:
+            self.metrics.backend_duration.labels(self.name, "in-process").observe(
+                time.perf_counter() - started
+            )
+        return completions
+
+    async def _generate_cached(self, group: SampleGroup) -> list[Completion]:
+        """Cached history evidence and embeddings first, then the CPU work in a thread."""
+        if self.caches is None or self._views is None:
+            return (await asyncio.to_thread(self._generate, group, None))[0]
+        key = None
+        cached: TextViews | None = None
+        if group.history:
+            owner = group.user_id if group.level == "ind" else group.source
+            fingerprint = history_fingerprint(group.history)
+            key = cache_key("persona", owner, fingerprint, PROMPT_TEMPLATE_VERSION, self.model)
+            [raw] = await self.caches.lookup("persona", [key])
+            cached = _decode(raw)
+        pairs = [(group.task.prompt, c) for c in group.task.candidates]
+        if cached is None:
+            pairs += [(p.prompt, a) for p in group.history for a in (p.chosen, p.rejected)]
+        missing = await self._prefetch(pairs)
+        completions, history_views = await asyncio.to_thread(self._generate, group, cached)
+        if key is not None and cached is None:
+            await self.caches.remember({key: history_views.to_bytes()})
+        if missing and self.caches.shared:
+            fresh = self.embedder.cached(missing)
+            await self.caches.remember(
+                {self._embedding_key(t): v.astype(np.float32).tobytes() for t, v in fresh.items()}
+            )
+        return completions
+
+    def _embedding_key(self, text: str) -> str:
+        return cache_key("embedding", self.embedder.name, text)
+
+    async def _prefetch(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        """Put known embeddings of these texts in memory; return the ones nobody has."""
+        assert self.caches is not None
+        texts = list(dict.fromkeys([qa_text(p, r) for p, r in pairs] + [r for _, r in pairs]))
+        in_memory = self.embedder.cached(texts)
+        self.caches.count("embedding", "hit", len(in_memory), store="memory")
+        missing = [t for t in texts if t not in in_memory]
+        self.caches.count("embedding", "miss", len(missing), store="memory")
+        if not missing or not self.caches.shared:
+            return missing
+        values = await self.caches.lookup("embedding", [self._embedding_key(t) for t in missing])
+        found = {
+            t: np.frombuffer(v, dtype=np.float32)
+            for t, v in zip(missing, values, strict=True)
+            if v is not None and len(v) == 4 * self.embedder.dim
+        }
+        self.embedder.remember(found)
+        return [t for t in missing if t not in found]
 
     def generate_sync(self, group: SampleGroup) -> list[Completion]:
+        return self._generate(group, None)[0]
+
+    def _generate(
+        self, group: SampleGroup, history_views: TextViews | None
+    ) -> tuple[list[Completion], TextViews]:
         if self._views is None:
             raise RuntimeError("embedded backend used before start()")
         task, history = group.task, group.history
         k = len(history)
-        prompts = [p.prompt for p in history] * 2 + [task.prompt] * len(task.candidates)
-        texts = [p.chosen for p in history] + [p.rejected for p in history] + list(task.candidates)
-        views = self._views.build(prompts, texts)
+        cand_prompts = [task.prompt] * len(task.candidates)
+        if history_views is not None and len(history_views) == 2 * k:
+            views = history_views.concat(self._views.build(cand_prompts, list(task.candidates)))
+        else:
+            prompts = [p.prompt for p in history] * 2 + cand_prompts
+            texts = [p.chosen for p in history] + [p.rejected for p in history]
+            views = self._views.build(prompts, texts + list(task.candidates))
         scores = self._bank.view_scores(views)
         evidence = history_evidence(self._bank, views, scores, k)
-        candidates = slice(2 * k, len(texts))
+        candidates = slice(2 * k, 2 * k + len(task.candidates))
         facts = [style_facts(c) for c in task.candidates]
         rng = np.random.default_rng(group.seed)
         out = []
@@ -96,7 +170,7 @@ class EmbeddedBackend(Backend):
             criteria = plan(model, candidates, self.params.calibration, rng if b else None)
             text = self._chain(model, criteria, facts, k)
             out.append(Completion(text=text, finish_reason="stop"))
-        return out
+        return out, views.head(2 * k)
 
     def _resample(self, k: int, rng: np.random.Generator) -> np.typing.NDArray[np.int64]:
         """The history multiset of one Ind-N sample after the first (which uses all of it)."""
@@ -129,6 +203,15 @@ class EmbeddedBackend(Backend):
             candidates.append(CandidateEvaluation(scores=row, overall=overall))
         persona = words.persona(model, planned, self._bank.labels, k)
         return render_chain(persona, criteria, candidates)
+
+
+def _decode(raw: bytes | None) -> TextViews | None:
+    if raw is None:
+        return None
+    try:
+        return TextViews.from_bytes(raw)
+    except (ValueError, KeyError, OSError):  # a foreign or damaged entry is just a miss
+        return None
 
 
 def _fact(key: str, facts: dict[str, str]) -> str:

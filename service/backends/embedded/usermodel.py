@@ -117,7 +117,7 @@ def history_evidence(bank: ExpertBank, views: TextViews, scores: dict[str, F64],
             scores.values(), np.zeros((len(bank.labels), len(views)))
         )
     else:
-        total = bank.identify.utility(_rows(views, 2 * k))
+        total = bank.identify.utility(views.head(2 * k))
     margin = total[:, chosen] - total[:, rejected]
     matrices: dict[str, F64 | sp.csr_matrix] = {"style": views.style}
     if views.content.shape[1]:
@@ -131,14 +131,6 @@ def history_evidence(bank: ExpertBank, views: TextViews, scores: dict[str, F64],
         gram[view] = _dense(d @ d.T)
         cross[view] = _dense(matrix @ d.T)
     return History(expert_margin=margin, diff=diff, gram=gram, cross=cross)
-
-
-def _rows(views: TextViews, n: int) -> TextViews:
-    return TextViews(
-        style=views.style[:n],
-        content=views.content[:n],
-        wording=None if views.wording is None else views.wording[:n],
-    )
 
 
 def _dense(x: Any) -> F64:

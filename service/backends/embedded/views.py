@@ -7,9 +7,11 @@ recurring history cheap. Style and wording rows are cached here for the same rea
 
 from __future__ import annotations
 
+import io
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +37,49 @@ class TextViews:
 
     def __len__(self) -> int:
         return int(self.style.shape[0])
+
+    def to_bytes(self) -> bytes:
+        """Exact serialisation (dtypes kept), for the persona cache."""
+        arrays: dict[str, Any] = {"style": self.style, "content": self.content}
+        if self.wording is not None:
+            w = self.wording.tocsr()
+            arrays |= {
+                "w_data": w.data,
+                "w_indices": w.indices,
+                "w_indptr": w.indptr,
+                "w_shape": np.array(w.shape),
+            }
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TextViews:
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            wording = None
+            if "w_data" in stored:
+                shape = tuple(int(x) for x in stored["w_shape"])
+                wording = sp.csr_matrix(
+                    (stored["w_data"], stored["w_indices"], stored["w_indptr"]), shape=shape
+                )
+            return cls(style=stored["style"], content=stored["content"], wording=wording)
+
+    def head(self, n: int) -> TextViews:
+        return TextViews(
+            style=self.style[:n],
+            content=self.content[:n],
+            wording=None if self.wording is None else sp.csr_matrix(self.wording[:n]),
+        )
+
+    def concat(self, other: TextViews) -> TextViews:
+        wording = None
+        if self.wording is not None and other.wording is not None:
+            wording = sp.csr_matrix(sp.vstack([self.wording, other.wording]))
+        return TextViews(
+            style=np.vstack([self.style, other.style]),
+            content=np.vstack([self.content, other.content]),
+            wording=wording,
+        )
 
 
 class ViewBuilder:

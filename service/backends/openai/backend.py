@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -183,6 +184,21 @@ class OpenAIBackend(Backend):
         raise AssertionError("unreachable")
 
     async def _post(self, worker: Worker, body: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            data = await self._exchange(worker, body)
+        except (_Retryable, BackendError) as error:
+            if self.metrics is not None:
+                kind = error.detail.split(":")[0] if isinstance(error, _Retryable) else "http_4xx"
+                self.metrics.backend_errors.labels(self.name, worker.url, kind).inc()
+            raise
+        if self.metrics is not None:
+            self.metrics.backend_duration.labels(self.name, worker.url).observe(
+                time.perf_counter() - started
+            )
+        return data
+
+    async def _exchange(self, worker: Worker, body: dict[str, Any]) -> dict[str, Any]:
         assert self._transport is not None
         # Straight to the shared client's transport: chat calls need none of the client's
         # cookie, redirect or auth handling, which cost more CPU than the HTTP exchange.
@@ -196,20 +212,16 @@ class OpenAIBackend(Backend):
         try:
             response = await self._transport.handle_async_request(request)
         except httpx.ConnectError as error:
-            raise _Retryable(
-                f"cannot connect: {error}", reason="backend_error", dead=True
-            ) from error
+            raise _Retryable(f"connect: {error}", reason="backend_error", dead=True) from error
         except httpx.TimeoutException as error:
             raise _Retryable(
-                f"timed out: {type(error).__name__}", reason="timeout", dead=False
+                f"timeout: {type(error).__name__}", reason="timeout", dead=False
             ) from error
         except httpx.TransportError as error:
-            raise _Retryable(
-                f"transport error: {error}", reason="backend_error", dead=False
-            ) from error
+            raise _Retryable(f"transport: {error}", reason="backend_error", dead=False) from error
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}", reason="backend_error", dead=False)
+            raise _Retryable(f"http_{status}: server error", reason="backend_error", dead=False)
         if status >= 400:  # our request is wrong: retrying or failing over will not help
             raise BackendError(
                 "backend_error", f"HTTP {status} from {worker.url}: {response.text[:300]}"
@@ -217,7 +229,9 @@ class OpenAIBackend(Backend):
         try:
             data: dict[str, Any] = orjson.loads(response.content)
         except orjson.JSONDecodeError as error:
-            raise _Retryable("response is not JSON", reason="backend_error", dead=False) from error
+            raise _Retryable(
+                "bad_json: response is not JSON", reason="backend_error", dead=False
+            ) from error
         return data
 
     def _completions(self, data: dict[str, Any], n: int) -> list[Completion]:
