@@ -78,7 +78,13 @@ def _describe(name: str, r: dict[str, Any]) -> str:
     lines = [
         f"{name}: accuracy {pct(r['accuracy'])}% (95% CI {pct(r['ci95'][0])}-{pct(r['ci95'][1])}), "
         f"macro {pct(r['macro_accuracy'])}%, ties {pct(r['tie_rate'])}%, "
-        f"parse failures {pct(r['parse_failure_rate'])}%, {r['pairs']} pairs, "
+        f"parse failures {pct(r['parse_failure_rate'])}%, "
+        + (
+            f"Pro samples short of neighbours {pct(r['neighbour_shortfall_rate'])}%, "
+            if r.get("neighbour_shortfall_rate")
+            else ""
+        )
+        + f"{r['pairs']} pairs, "
         f"{r['pairs_per_s']:.1f} pairs/s",
         "  per user: " + ", ".join(f"{u} {pct(a)}" for u, a in r["per_user"].items()),
     ]

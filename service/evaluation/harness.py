@@ -112,6 +112,7 @@ async def evaluate(
                 scored = await scorer.score(row.user_id, history, task, config.scaling)
                 result.samples_requested += scored.requested
                 result.samples_failed += scored.failed
+                result.samples_skipped += scored.skipped
                 if scored.scores is None:
                     result.add(None, None)
                 else:

@@ -17,6 +17,7 @@ COLUMNS = (
     "macro_accuracy",
     "tie_rate",
     "parse_failure_rate",
+    "neighbour_shortfall_rate",
     "pairs",
     "pairs_per_s",
 )
@@ -53,6 +54,7 @@ def _row(name: str, r: dict[str, Any]) -> dict[str, Any]:
         "macro_accuracy": r["macro_accuracy"],
         "tie_rate": r["tie_rate"],
         "parse_failure_rate": r["parse_failure_rate"],
+        "neighbour_shortfall_rate": r.get("neighbour_shortfall_rate", 0.0),
         "pairs": r["pairs"],
         "pairs_per_s": r["pairs_per_s"],
     }
@@ -60,15 +62,17 @@ def _row(name: str, r: dict[str, Any]) -> dict[str, Any]:
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| setting | accuracy | 95% CI | macro | ties | parse failures | pairs | pairs/s |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| setting | accuracy | 95% CI | macro | ties | parse failures | no neighbour "
+        "| pairs | pairs/s |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
             f"| {r['setting']} | {100 * r['accuracy']:.1f} | "
             f"[{100 * r['ci95_low']:.1f}, {100 * r['ci95_high']:.1f}] | "
             f"{100 * r['macro_accuracy']:.1f} | {100 * r['tie_rate']:.1f}% | "
-            f"{100 * r['parse_failure_rate']:.1f}% | {r['pairs']} | {r['pairs_per_s']:.1f} |"
+            f"{100 * r['parse_failure_rate']:.1f}% | {100 * r['neighbour_shortfall_rate']:.1f}% "
+            f"| {r['pairs']} | {r['pairs_per_s']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -22,7 +22,8 @@ from service.errors import ScoringFailed
 class Scored:
     scores: list[float] | None  # None: the score failed as a whole
     requested: int
-    failed: int
+    failed: int  # requested but not valid, including `skipped`
+    skipped: int = 0  # never sent: too few prototype neighbours (not a parse failure)
 
 
 class PairScorer(ABC):
@@ -58,7 +59,10 @@ class EngineScorer(PairScorer):
         except ScoringFailed:
             return Scored(None, scaling.ind + scaling.pro, scaling.ind + scaling.pro)
         return Scored(
-            out.scores, out.ind.requested + out.pro.requested, out.ind.failed + out.pro.failed
+            out.scores,
+            out.ind.requested + out.pro.requested,
+            out.ind.failed + out.pro.failed,
+            sum((out.ind.skipped + out.pro.skipped).values()),
         )
 
     async def aclose(self) -> None:
@@ -114,10 +118,12 @@ class HttpScorer(PairScorer):
         out = response.json()
         self._model = out["model"]
         samples = out["samples"]
+        failures = {**samples["ind"]["failures"], **samples["pro"]["failures"]}
         return Scored(
             [s["score"] for s in out["scores"]],
             samples["ind"]["requested"] + samples["pro"]["requested"],
             samples["ind"]["failed"] + samples["pro"]["failed"],
+            sum(failures.get(r, 0) for r in ("no_prototypes", "no_neighbours")),
         )
 
     async def aclose(self) -> None:

@@ -22,7 +22,8 @@ class PairResult:
     tie: list[bool] = field(default_factory=list)
     failed: list[bool] = field(default_factory=list)  # the score itself failed (counts wrong)
     samples_requested: int = 0
-    samples_failed: int = 0
+    samples_failed: int = 0  # includes samples_skipped
+    samples_skipped: int = 0  # Pro samples never sent: fewer neighbours than M
 
     def add(self, chosen_score: float | None, rejected_score: float | None) -> None:
         if chosen_score is None or rejected_score is None:
@@ -77,15 +78,19 @@ def summarise(
     user_acc = {u: _accuracy(ps) for u, ps in sorted(per_user.items())}
     judgements = sum(len(p.correct) for p in pairs)
     requested = sum(p.samples_requested for p in pairs)
+    skipped = sum(p.samples_skipped for p in pairs)
+    sent = requested - skipped
     out: dict[str, Any] = {
         "accuracy": _accuracy(pairs),
         "ci95": list(bootstrap_ci([p.accuracy for p in pairs], seed=seed)),
         "macro_accuracy": float(np.mean(list(user_acc.values()))) if user_acc else float("nan"),
         "per_user": user_acc,
         "tie_rate": sum(sum(p.tie) for p in pairs) / judgements if judgements else 0.0,
-        "parse_failure_rate": (
-            sum(p.samples_failed for p in pairs) / requested if requested else 0.0
-        ),
+        # Of the samples sent; samples never sent for lack of neighbours are counted apart.
+        "parse_failure_rate": (sum(p.samples_failed for p in pairs) - skipped) / sent
+        if sent
+        else 0.0,
+        "neighbour_shortfall_rate": skipped / requested if requested else 0.0,
         "scoring_failure_rate": (
             sum(sum(p.failed) for p in pairs) / judgements if judgements else 0.0
         ),

@@ -35,6 +35,8 @@ class Rule(PairScorer):
             return Scored([2.0, 1.0], 4, 1)
         if self.rule == "tie":
             return Scored([5.0, 5.0], 4, 0)
+        if self.rule == "short-of-neighbours":  # 1 parse failure, 2 Pro samples never sent
+            return Scored([-len(a), -len(b)], 8, 3, skipped=2)
         return Scored([-len(a), -len(b)], 4, 0)  # shorter wins
 
 
@@ -59,6 +61,12 @@ async def test_failed_scores_count_as_wrong() -> None:
     out = await evaluate(rows(), Rule("fail"), EvalConfig(), progress=False)
     assert out["accuracy"] == 0.0 and out["scoring_failure_rate"] == 1.0
     assert out["parse_failure_rate"] == 1.0
+
+
+async def test_missing_neighbours_are_not_parse_failures() -> None:
+    out = await evaluate(rows(), Rule("short-of-neighbours"), EvalConfig(), progress=False)
+    assert out["parse_failure_rate"] == pytest.approx(1 / 6)
+    assert out["neighbour_shortfall_rate"] == pytest.approx(2 / 8)
 
 
 async def test_per_user_and_macro_with_a_known_answer() -> None:
