@@ -12,6 +12,9 @@ import time
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from service.cache.base import Store, StoreError
@@ -37,6 +40,9 @@ class RedisStore(Store):
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
+            # One immediate retry on a fresh connection: after a Redis restart the pooled ones
+            # are dead, and that alone should not send the store into backoff.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._metrics = metrics
         self._backoff_base = backoff_s
