@@ -210,7 +210,7 @@ def _decode(raw: bytes | None) -> TextViews | None:
         return None
     try:
         return TextViews.from_bytes(raw)
-    except (ValueError, KeyError, OSError):  # a foreign or damaged entry is just a miss
+    except ValueError:  # a foreign or damaged entry is just a miss
         return None
 
 

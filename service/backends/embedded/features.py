@@ -8,6 +8,7 @@ enough to run on every candidate of every request.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -228,6 +229,11 @@ def style_matrix(texts: Sequence[str], prompts: Sequence[str] | None = None) -> 
 
 def style_facts(text: str) -> dict[str, str]:
     """Human-readable counts behind each criterion, for justifications."""
+    return dict(_style_facts(text))
+
+
+@functools.lru_cache(maxsize=8192)  # candidates recur (RLHF batches, A/B sets)
+def _style_facts(text: str) -> dict[str, str]:
     n = len(_WORD.findall(text))
     informal = len(_CONTRACTION.findall(text)) + len(_INFORMAL.findall(text))
     return {

@@ -46,12 +46,14 @@ def plan(
     rng: np.random.Generator | None = None,
 ) -> list[PlannedCriterion]:
     """Criteria for the candidates; `rng` adds the per-sample weight variation."""
-    spreads, standardised = {}, {}
-    for key, contribution in model.contributions.items():
-        spread = float(contribution.std())
-        if spread > 1e-9:
-            spreads[key] = spread
-            standardised[key] = (contribution[candidates] - contribution.mean()) / spread
+    names = list(model.contributions)
+    parts = np.stack([model.contributions[k] for k in names])  # (criteria, texts)
+    spread = parts.std(axis=1)
+    live = spread > 1e-9
+    spreads = {k: float(s) for k, s, ok in zip(names, spread, live, strict=True) if ok}
+    scale = np.where(live, spread, 1.0)[:, None]
+    z = (parts[:, candidates] - parts.mean(axis=1, keepdims=True)) / scale
+    standardised = {k: z[i] for i, k in enumerate(names) if live[i]}
     if not spreads:  # the candidates differ on nothing the model weighs: say so, score a tie
         n = candidates.stop - candidates.start
         return [PlannedCriterion(NEUTRAL, 1.0, 100, np.full(n, 5.5), np.zeros(n))]

@@ -26,6 +26,10 @@ from service.backends.embedded.views import TextViews
 F64 = npt.NDArray[np.float64]
 CONTENT, WORDING = "content", "wording"
 _GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROUPS.items()}
+# (S, groups) 0/1: every style group's part of the utility in one matrix product.
+_GROUP_MASK = np.zeros((len(STYLE_FEATURES), len(_GROUP_INDEX)))
+for _j, _idx in enumerate(_GROUP_INDEX.values()):
+    _GROUP_MASK[_idx, _j] = 1.0
 
 
 def _log_sigmoid(x: F64) -> F64:
@@ -40,19 +44,20 @@ class _Linear:
         self.content = (
             np.stack([e.content for e in experts]).astype(np.float64) if content else None
         )
-        self.wording: sp.csc_matrix | None = None
+        # Dense (N x J, ~2 MB per expert): sparse texts @ dense bank is one pass over the
+        # texts' n-grams; a sparse bank cost a symbolic product and a conversion per call.
+        self.wording: F64 | None = None
         if wording:
-            cols = np.concatenate([np.full(e.wording_index.size, j) for j, e in enumerate(experts)])
-            rows = np.concatenate([e.wording_index for e in experts])
-            vals = np.concatenate([e.wording_value for e in experts]).astype(np.float64)
-            self.wording = sp.csc_matrix((vals, (rows, cols)), shape=(N_FEATURES, len(experts)))
+            self.wording = np.zeros((N_FEATURES, len(experts)))
+            for j, e in enumerate(experts):
+                np.add.at(self.wording[:, j], e.wording_index, e.wording_value)
 
     def view_scores(self, views: TextViews) -> dict[str, F64]:
         out: dict[str, F64] = {}
         if self.content is not None and views.content.shape[1]:
             out[CONTENT] = self.content @ views.content.T
         if self.wording is not None and views.wording is not None:
-            out[WORDING] = np.asarray((views.wording @ self.wording).T.toarray())
+            out[WORDING] = np.ascontiguousarray(np.asarray(views.wording @ self.wording).T)
         return out
 
     def utility(self, views: TextViews) -> F64:
@@ -126,11 +131,24 @@ def history_evidence(bank: ExpertBank, views: TextViews, scores: dict[str, F64],
         matrices[WORDING] = views.wording
     diff, gram, cross = {}, {}, {}
     for view, matrix in matrices.items():
+        if sp.issparse(matrix):
+            matrix = _compact(matrix)
         d = matrix[chosen] - matrix[rejected]
         diff[view] = d
         gram[view] = _dense(d @ d.T)
         cross[view] = _dense(matrix @ d.T)
     return History(expert_margin=margin, diff=diff, gram=gram, cross=cross)
+
+
+def _compact(matrix: sp.csr_matrix) -> F64:
+    """The sparse rows as a dense matrix over only the columns they use: same dot products,
+    without transposing a 2^18-column matrix on every request."""
+    m = sp.csr_matrix(matrix)
+    cols, where = np.unique(m.indices, return_inverse=True)
+    out = np.zeros((m.shape[0], cols.size))
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    np.add.at(out, (rows, where), m.data)
+    return out
 
 
 def _dense(x: Any) -> F64:
@@ -176,9 +194,8 @@ def infer(
     style_coef = posterior @ bank.style
     if "style" in directions:
         style_coef = style_coef + w_ind * alpha * directions["style"]
-    contributions = {
-        group: views.style[:, idx] @ style_coef[idx] for group, idx in _GROUP_INDEX.items()
-    }
+    grouped = views.style @ (_GROUP_MASK * style_coef[:, None])
+    contributions = {group: grouped[:, j] for j, group in enumerate(_GROUP_INDEX)}
     for view, matrix in scores.items():
         contributions[view] = posterior @ matrix
         if view in directions:

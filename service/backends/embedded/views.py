@@ -7,11 +7,11 @@ recurring history cheap. Style and wording rows are cached here for the same rea
 
 from __future__ import annotations
 
-import io
+import json
+import struct
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ from service.backends.embedded.lexical import CharNgrams
 from service.backends.embedded.params import EmbeddedParams
 
 F64 = npt.NDArray[np.float64]
+_MAGIC = b"PGTV1"
 
 
 def qa_text(prompt: str, response: str) -> str:
@@ -39,30 +40,47 @@ class TextViews:
         return int(self.style.shape[0])
 
     def to_bytes(self) -> bytes:
-        """Exact serialisation (dtypes kept), for the persona cache."""
-        arrays: dict[str, Any] = {"style": self.style, "content": self.content}
+        """Exact serialisation (dtypes kept), for the persona cache: a JSON header of dtypes
+        and shapes, then the raw arrays (an npz's zip costs more than the scoring it saves)."""
+        arrays = [self.style, self.content]
+        shape = None
         if self.wording is not None:
             w = self.wording.tocsr()
-            arrays |= {
-                "w_data": w.data,
-                "w_indices": w.indices,
-                "w_indptr": w.indptr,
-                "w_shape": np.array(w.shape),
-            }
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        return buffer.getvalue()
+            arrays += [w.data, w.indices, w.indptr]
+            shape = list(w.shape)
+        header = json.dumps(
+            {"arrays": [[a.dtype.str, list(a.shape)] for a in arrays], "wording_shape": shape}
+        ).encode()
+        body = b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
+        return _MAGIC + struct.pack("<I", len(header)) + header + body
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TextViews:
-        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-            wording = None
-            if "w_data" in stored:
-                shape = tuple(int(x) for x in stored["w_shape"])
-                wording = sp.csr_matrix(
-                    (stored["w_data"], stored["w_indices"], stored["w_indptr"]), shape=shape
-                )
-            return cls(style=stored["style"], content=stored["content"], wording=wording)
+        """Raises ValueError on anything that is not a whole `to_bytes` output."""
+        try:
+            return cls._decode(data)
+        except (struct.error, KeyError, TypeError, IndexError) as error:
+            raise ValueError(f"damaged TextViews record: {error}") from error
+
+    @classmethod
+    def _decode(cls, data: bytes) -> TextViews:
+        if not data.startswith(_MAGIC):
+            raise ValueError("not a TextViews record")
+        start = len(_MAGIC) + 4
+        (size,) = struct.unpack_from("<I", data, len(_MAGIC))
+        header = json.loads(data[start : start + size])
+        offset, arrays = start + size, []
+        for dtype, shape in header["arrays"]:
+            count = int(np.prod(shape))
+            array = np.frombuffer(data, dtype=np.dtype(dtype), count=count, offset=offset)
+            arrays.append(array.reshape(shape).copy())
+            offset += array.nbytes
+        if offset != len(data):
+            raise ValueError("TextViews record has trailing or missing bytes")
+        wording = None
+        if header["wording_shape"] is not None:
+            wording = sp.csr_matrix(tuple(arrays[2:5]), shape=tuple(header["wording_shape"]))
+        return cls(style=arrays[0], content=arrays[1], wording=wording)
 
     def head(self, n: int) -> TextViews:
         return TextViews(
