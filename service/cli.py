@@ -1,4 +1,4 @@
-"""`pgenrm`: the command line (serve now; eval, prototypes and training join as they land)."""
+"""`pgenrm`: the command line (serve, eval, train-embedded, prototypes learn)."""
 
 from __future__ import annotations
 
