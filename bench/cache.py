@@ -228,17 +228,16 @@ def main() -> None:
             + (f" | redis {r['redis_used_memory_mb']} MB" if "redis_used_memory_mb" in r else ""),
             flush=True,
         )
+    memory, redis = results.get("memory"), results.get("redis")
     summary = {
         "clients": args.clients,
-        "warm_rps": results["memory"]["warm"]["rps"] if "memory" in results else None,
-        "warm_p50_ms": results["memory"]["warm"]["p50_ms"] if "memory" in results else None,
-        "warm_p99_ms": results["memory"]["warm"]["p99_ms"] if "memory" in results else None,
-        "cold_p50_ms": results["memory"]["cold"]["p50_ms"] if "memory" in results else None,
-        "cold_one_client_p50_ms": (
-            results["memory"]["cold_one_client"]["p50_ms"] if "memory" in results else None
-        ),
-        "redis_warm_rps": results["redis"]["warm"]["rps"] if "redis" in results else None,
-        "redis_warm_p99_ms": results["redis"]["warm"]["p99_ms"] if "redis" in results else None,
+        "warm_rps": memory["warm"]["rps"] if memory else None,
+        "warm_p50_ms": memory["warm"]["p50_ms"] if memory else None,
+        "warm_p99_ms": memory["warm"]["p99_ms"] if memory else None,
+        "cold_p50_ms": memory["cold"]["p50_ms"] if memory else None,
+        "cold_one_client_p50_ms": memory["cold_one_client"]["p50_ms"] if memory else None,
+        "redis_warm_rps": redis["warm"]["rps"] if redis else None,
+        "redis_warm_p99_ms": redis["warm"]["p99_ms"] if redis else None,
         **results,
     }
     if args.json:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from service.engine import _rationale
 from service.engine._json_extract import Extracted, extract
@@ -26,6 +27,8 @@ from service.engine.chain import (
     RecoveryFlag,
     SampleOutcome,
 )
+
+_T = TypeVar("_T")
 
 # A stated overall may be rounded to one decimal; beyond this it disagrees with the breakdown.
 SCORE_TOLERANCE = 0.15
@@ -86,12 +89,7 @@ def parse_scores(
     text: str, n_candidates: int, finish_reason: str | None = None
 ) -> ScoredSample | ParseFailure:
     """The overall scores of one sample (the fast path the engine aggregates with)."""
-    try:
-        return _scores(text, n_candidates, finish_reason)
-    except _Failed as failure:
-        return ParseFailure(reason=failure.reason, detail=failure.detail, raw=text)
-    except Exception as error:  # a parser bug must cost one sample, never the request
-        return ParseFailure(reason="internal_error", detail=repr(error)[:200], raw=text)
+    return _guarded(_scores, text, n_candidates, finish_reason)
 
 
 def _scores(text: str, k: int, finish_reason: str | None) -> ScoredSample:
@@ -124,8 +122,15 @@ def _chain_object(found: Extracted, finish_reason: str | None) -> dict[str, Any]
 
 def parse_chain(text: str, n_candidates: int, finish_reason: str | None = None) -> SampleOutcome:
     """Parse one sample written for `n_candidates` responses."""
+    return _guarded(_parse, text, n_candidates, finish_reason)
+
+
+def _guarded(
+    parse: Callable[[str, int, str | None], _T], text: str, k: int, finish_reason: str | None
+) -> _T | ParseFailure:
+    """Run a parse; any failure, a parser bug included, is a typed ParseFailure, never raised."""
     try:
-        return _parse(text, n_candidates, finish_reason)
+        return parse(text, k, finish_reason)
     except _Failed as failure:
         return ParseFailure(reason=failure.reason, detail=failure.detail, raw=text)
     except Exception as error:  # a parser bug must cost one sample, never the request
