@@ -9,7 +9,7 @@ returns raw chain texts; parsing and aggregation are the engine's.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,10 +35,38 @@ class SampleGroup:
     order: tuple[int, ...] | None = None  # presented position -> candidate index, if rotated
 
 
-@dataclass(frozen=True, slots=True)
 class Completion:
-    text: str
-    finish_reason: str | None = None
+    """One sample as the backend wrote it.
+
+    A backend that computed the overall scores itself (the embedded one) passes them as
+    `overall` and the text as `write`, a function called only when somebody reads `text`
+    (a trace): the engine then aggregates without writing and re-parsing text that nobody
+    reads, which was most of a warm score's CPU. `overall` must be what parsing `text` gives.
+    """
+
+    __slots__ = ("_text", "_write", "finish_reason", "overall")
+
+    def __init__(
+        self,
+        text: str | None = None,
+        finish_reason: str | None = None,
+        *,
+        overall: tuple[float, ...] | None = None,
+        write: Callable[[], str] | None = None,
+    ) -> None:
+        if (text is None) == (write is None):
+            raise ValueError("a completion has either its text or a function that writes it")
+        self._text = text
+        self._write = write
+        self.finish_reason = finish_reason
+        self.overall = overall
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            assert self._write is not None
+            self._text, self._write = self._write(), None
+        return self._text
 
 
 class BackendError(RuntimeError):

@@ -100,7 +100,11 @@ def _clean(text: str) -> str:
 
 
 def _weighted_terms(expr: str) -> float | None:
-    terms = [(float(m["score"]), float(m["weight"])) for m in _TERM.finditer(expr)]
+    return weighted_mean([(float(m["score"]), float(m["weight"])) for m in _TERM.finditer(expr)])
+
+
+def weighted_mean(terms: list[tuple[float, float]]) -> float | None:
+    """(score, weight) terms -> the weighted mean; the one formula for a "Final Score" line."""
     total = sum(w for _, w in terms)
     if not terms or not 0 < total < math.inf:
         return None

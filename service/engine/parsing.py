@@ -60,19 +60,25 @@ class ScoredSample:
     asks for it. Both come from the same rules, so they always agree.
     """
 
-    __slots__ = ("_chain", "finish_reason", "overall", "raw")
+    __slots__ = ("_chain", "_raw", "finish_reason", "overall")
 
     def __init__(
         self,
         overall: tuple[float, ...],
-        raw: str,
+        raw: str | Callable[[], str],
         finish_reason: str | None = None,
         chain: EvaluationChain | None = None,
     ) -> None:
         self.overall = overall
-        self.raw = raw
+        self._raw = raw  # or the function that writes it (a backend that scored natively)
         self.finish_reason = finish_reason
         self._chain = chain
+
+    @property
+    def raw(self) -> str:
+        if not isinstance(self._raw, str):
+            self._raw = self._raw()
+        return self._raw
 
     def chain(self) -> EvaluationChain:
         if self._chain is None:

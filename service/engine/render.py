@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from service.engine._rationale import weighted_mean
 from service.engine.chain import CandidateEvaluation, Criterion, Persona
 from service.engine.prompts import response_key
 
@@ -50,6 +51,20 @@ def render_analysis(persona: Persona, criteria: Sequence[Criterion]) -> str:
     return "\n".join(lines)
 
 
+def final_score(scores: Sequence[float], weights: Sequence[float]) -> float:
+    """The overall a parser reads back from the "Final Score" line `render_rationale` writes
+    for these criterion scores and percent weights (same rounding, same arithmetic)."""
+    terms = [(float(fmt(s)), float(_weight_term(w))) for s, w in zip(scores, weights, strict=True)]
+    value = weighted_mean(terms)
+    if value is None:
+        raise ValueError("a final score needs at least one positive weight")
+    return value
+
+
+def _weight_term(percent: float) -> str:
+    return f"{percent / 100:.3g}"
+
+
 def render_rationale(
     criteria: Sequence[Criterion], candidates: Sequence[CandidateEvaluation]
 ) -> str:
@@ -65,7 +80,7 @@ def render_rationale(
         ]
         weights = {c.name: c.weight for c in criteria}
         terms = " + ".join(
-            f"({fmt(s.score)} * {weights[s.criterion] / 100:.3g})" for s in candidate.scores
+            f"({fmt(s.score)} * {_weight_term(weights[s.criterion])})" for s in candidate.scores
         )
         lines.append(f"Response {i} Final Score = {terms} = {candidate.overall:.2f}")
         lines.append("")

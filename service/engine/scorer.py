@@ -13,11 +13,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from service.backends.base import Backend, BackendError, SampleGroup
+from service.backends.base import Backend, BackendError, Completion, SampleGroup
 from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank
 from service.engine.chain import FailureReason, ParseFailure
 from service.engine.inputs import PreferencePair, ScoringTask
-from service.engine.parsing import parse_scores
+from service.engine.parsing import ScoredSample, parse_scores
 from service.engine.scaling import (
     NeighbourSource,
     NoNeighbours,
@@ -206,8 +206,17 @@ class ScoringEngine:
             log.exception("backend %s failed on a %s group", self.backend.name, group.level)
             return failed("backend_error", f"{type(error).__name__}: {error}", group.n)
         samples = [
-            Sample(group.level, group.source, parse_scores(c.text, k, c.finish_reason), group.order)
+            Sample(group.level, group.source, _outcome(c, k), group.order)
             for c in completions[: group.n]
         ]
         short = group.n - len(samples)
         return samples + failed("backend_error", "backend returned too few samples", max(short, 0))
+
+
+def _outcome(completion: Completion, k: int) -> ScoredSample | ParseFailure:
+    """Scores a backend computed itself are taken as they are (its text is written only if a
+    trace reads it); anything else is parsed from the text."""
+    overall = completion.overall
+    if overall is not None and len(overall) == k:
+        return ScoredSample(overall, lambda: completion.text, completion.finish_reason)
+    return parse_scores(completion.text, k, completion.finish_reason)

@@ -18,7 +18,7 @@ from service.backends.embedded.params import (
 )
 from service.engine.chain import EvaluationChain
 from service.engine.inputs import Message, PreferencePair
-from service.engine.parsing import parse_chain
+from service.engine.parsing import ScoredSample, parse_chain, parse_scores
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoringEngine
 from tests.helpers import LONG, SHORT, prefers, task
@@ -93,6 +93,18 @@ def test_criterion_scores_explain_the_overall(backend: EmbeddedBackend) -> None:
         )
         assert candidate.overall == pytest.approx(weighted, abs=1e-6)
         assert all(s.justification.endswith(".") for s in candidate.scores)
+
+
+@pytest.mark.parametrize("kind", ["short", "long", ""])
+def test_scores_given_are_what_the_written_chain_says(backend: EmbeddedBackend, kind: str) -> None:
+    """The engine takes the backend's scores without parsing; the text must agree exactly."""
+    candidates = (LONG, SHORT, "I don't know.")
+    group = SampleGroup("ind", "u", prefers(kind) if kind else (), task(*candidates), 16, seed=3)
+    for completion in backend.generate_sync(group):
+        assert completion.overall is not None
+        parsed = parse_scores(completion.text, len(candidates))
+        assert isinstance(parsed, ScoredSample), parsed
+        assert parsed.overall == completion.overall
 
 
 def test_individual_samples_are_real_variations(backend: EmbeddedBackend) -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from service.backends.base import BackendError, SampleGroup
+from service.backends.base import BackendError, Completion, SampleGroup
 from service.engine.scaling import Neighbour, Scaling
 from service.engine.scorer import EngineOptions, ScoringEngine
 from service.errors import ScoringFailed
@@ -136,3 +136,36 @@ async def test_every_worker_down_is_503_or_the_flagged_fallback() -> None:
     fallback = ScriptedBackend(lambda g, n: [chain_text(2, 8)] * g.n)
     out = await ScoringEngine(down, fallback=fallback).score("u", (), task("a", "b"), Scaling(2, 0))
     assert out.degraded and out.scores == pytest.approx([2.0, 8.0])
+
+
+class NativeBackend(ScriptedBackend):
+    """Gives its scores directly, as the embedded backend does; counts the texts written."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda group, call: [])
+        self.written = 0
+
+    async def generate(self, group: SampleGroup) -> list[Completion]:
+        def write() -> str:
+            self.written += 1
+            return chain_text(7.0, 3.0)
+
+        return [Completion(overall=(7.0, 3.0), write=write) for _ in range(group.n)]
+
+
+async def test_native_scores_skip_parsing_and_write_text_only_when_read() -> None:
+    backend = NativeBackend()
+    outcome = await ScoringEngine(backend).score("u", (), task("a", "b"), Scaling(4, 0))
+    assert outcome.scores == [7.0, 3.0] and outcome.ind.valid == 4
+    assert backend.written == 0  # nobody read a trace: no text was written
+    assert outcome.trace is not None
+    chain = outcome.trace.outcome.chain()  # type: ignore[union-attr]
+    assert chain.overall == (7.0, 3.0) and backend.written == 1
+
+
+def test_a_completion_has_text_or_a_writer() -> None:
+    with pytest.raises(ValueError, match="either its text"):
+        Completion()
+    with pytest.raises(ValueError, match="either its text"):
+        Completion("text", write=lambda: "text")
+    assert Completion(write=lambda: "written").text == "written"

@@ -2,8 +2,9 @@
 
 For each sample it infers the user's preference model from a bootstrap resample of the few-shot
 history (sample 0 uses the whole history), turns it into a weighted rubric, scores every
-candidate per criterion, and writes the chain in the P-GenRM text format, so it travels the
-same parse-and-aggregate path as an LLM's output.
+candidate per criterion, and gives the weighted overall scores with the chain in the P-GenRM
+text format. The text is written on demand (when a trace reads it) and parses back to exactly
+those scores, which a test checks, so traces read like an LLM's output.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 from tqdm import tqdm
@@ -34,7 +36,7 @@ from service.cache.caches import key as cache_key
 from service.engine.chain import CandidateEvaluation, Criterion, CriterionScore
 from service.engine.inputs import history_fingerprint
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
-from service.engine.render import render_chain
+from service.engine.render import final_score, render_chain
 
 
 class EmbeddedBackend(Backend):
@@ -160,16 +162,19 @@ class EmbeddedBackend(Backend):
             views = self._views.build(prompts, texts + list(task.candidates))
         scores = self._bank.view_scores(views)
         evidence = history_evidence(self._bank, views, scores, k)
-        candidates = slice(2 * k, 2 * k + len(task.candidates))
-        facts = [style_facts(c) for c in task.candidates]
+        n = len(task.candidates)
+        candidates = slice(2 * k, 2 * k + n)
         rng = np.random.default_rng(group.seed)
         out = []
         for b in range(group.n):
             counts = self._resample(k, rng) if b else np.ones(k, np.int64)
             model = infer(self._bank, views, scores, evidence, counts, rng if b else None)
             criteria = plan(model, candidates, self.params.calibration, rng if b else None)
-            text = self._chain(model, criteria, facts, k)
-            out.append(Completion(text=text, finish_reason="stop"))
+            weights = [c.weight for c in criteria]
+            overall = tuple(final_score([c.scores[i] for c in criteria], weights) for i in range(n))
+            # The chain text is written only if a trace reads it; `overall` is what it says.
+            write = partial(self._chain, model, criteria, task.candidates, k)
+            out.append(Completion(finish_reason="stop", overall=overall, write=write))
         return out, views.head(2 * k)
 
     def _resample(self, k: int, rng: np.random.Generator) -> np.typing.NDArray[np.int64]:
@@ -183,8 +188,9 @@ class EmbeddedBackend(Backend):
         return counts
 
     def _chain(
-        self, model: UserModel, planned: list[PlannedCriterion], facts: list[dict[str, str]], k: int
+        self, model: UserModel, planned: list[PlannedCriterion], texts: Sequence[str], k: int
     ) -> str:
+        facts = [style_facts(t) for t in texts]
         criteria = []
         for c in planned:
             name, description = words.criterion_text(c.key, c.direction)

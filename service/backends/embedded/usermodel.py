@@ -145,10 +145,10 @@ def _compact(matrix: sp.csr_matrix) -> F64:
     without transposing a 2^18-column matrix on every request."""
     m = sp.csr_matrix(matrix)
     cols, where = np.unique(m.indices, return_inverse=True)
-    out = np.zeros((m.shape[0], cols.size))
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    np.add.at(out, (rows, where), m.data)
-    return out
+    # bincount sums duplicate entries like np.add.at, at a fraction of its cost.
+    flat = np.bincount(rows * cols.size + where, weights=m.data, minlength=m.shape[0] * cols.size)
+    return np.asarray(flat, np.float64).reshape(m.shape[0], cols.size)
 
 
 def _dense(x: Any) -> F64:
