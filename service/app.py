@@ -1,7 +1,8 @@
 """`create_app(settings)`: the FastAPI application, with no import-time state.
 
 The app starts answering at once; the embedder and backend load in the background, and
-`/readyz` turns 200 when they are in (scoring before that gets a 503 with Retry-After).
+`/readyz` turns 200 when they are in (scoring before that gets a 503 with Retry-After). A worker
+of a multi-process server instead loads before it starts accepting connections.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.factory import build_backend, build_caches, build_embedded, build_fallback
 from service.config import Settings
 from service.engine.scorer import EngineOptions, ScoringEngine
-from service.metrics import Metrics, MetricsMiddleware
+from service.metrics import Metrics, MetricsMiddleware, multiprocess, process_exited
 from service.state import AppState
 
 log = logging.getLogger("pgenrm")
@@ -113,6 +114,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loading = asyncio.create_task(_load(state))
+        if multiprocess():
+            # One of several workers on a shared socket: join it only once loaded, so that a
+            # sibling still loading never answers 503 while /readyz said ready.
+            await loading
         try:
             yield
         finally:
@@ -125,6 +130,7 @@ def create_app(
             if state.engine.fallback is not None:
                 await state.engine.fallback.close()
             await state.caches.close()
+            process_exited()
 
     app = FastAPI(
         title="pgenrm",

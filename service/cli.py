@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -11,14 +10,17 @@ from pydantic import ValidationError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from service.app import create_app
     from service.config import Settings
+    from service.server import serve
 
     overrides = {
         k: v
-        for k, v in {"host": args.host, "port": args.port, "backend": args.backend}.items()
+        for k, v in {
+            "host": args.host,
+            "port": args.port,
+            "backend": args.backend,
+            "workers": args.workers,
+        }.items()
         if v is not None
     }
     try:
@@ -26,12 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"pgenrm: invalid settings:\n{error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
-    )
+    serve(settings, overrides)
     return 0
 
 
@@ -42,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (PGENRM_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (PGENRM_PORT, default 8000)")
     serve.add_argument("--backend", help="embedded (default) (PGENRM_BACKEND)")
+    serve.add_argument(
+        "--workers", type=int, help="server processes, one per core (PGENRM_WORKERS, default 1)"
+    )
     serve.set_defaults(run=_serve)
 
     from service.evaluation import command as eval_command

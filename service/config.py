@@ -18,6 +18,13 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes (one per core); each has its own in-process cache, "
+        "so set PGENRM_REDIS_URL to share one.",
+    )
     backend: Literal["embedded", "openai"] = Field(
         "embedded", description="embedded (CPU, no LLM) or openai (vLLM or any compatible server)."
     )

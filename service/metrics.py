@@ -1,14 +1,18 @@
 """Every Prometheus metric of the gateway, defined once, on a registry owned by the app.
 
 No label ever carries a user id or any text: routes are route templates, workers are URLs.
+With several server processes (`PGENRM_WORKERS`), prometheus_client's multiprocess mode shares
+the values through files (`PROMETHEUS_MULTIPROC_DIR`), and `exposition()` sums every process.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,7 +34,11 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "pgenrm_requests_in_flight", "HTTP requests in progress.", ["route"], registry=r
+            "pgenrm_requests_in_flight",
+            "HTTP requests in progress.",
+            ["route"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.samples = Counter(
             "pgenrm_samples",
@@ -74,7 +82,28 @@ class Metrics:
             "Version, backend and model of this gateway.",
             ["version", "backend", "model"],
             registry=r,
+            multiprocess_mode="max",
         )
+
+
+def multiprocess() -> bool:
+    """True in a worker of a multi-process server (the CLI sets the directory)."""
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
+
+def exposition(metrics: Metrics) -> bytes:
+    """The text format of this process's metrics, or of every worker's in multiprocess mode."""
+    if not multiprocess():
+        return generate_latest(metrics.registry)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def process_exited() -> None:
+    """Drop this worker's live gauges (in-flight) from the shared files when it stops."""
+    if multiprocess():
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 def _route_paths(routes: Sequence[BaseRoute]) -> set[str]:

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -50,3 +51,25 @@ def served(env: dict[str, str], timeout_s: float = 120.0) -> Iterator[str]:
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+
+
+def worker_pids(url: str) -> list[int]:
+    """The pids of the processes started by the server listening at `url` (its workers)."""
+    port = url.rsplit(":", 1)[1]
+    table: dict[int, tuple[int, str]] = {}  # pid -> (parent pid, command line)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # exited meanwhile
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        table[int(entry.name)] = (parent, cmdline)
+    servers = {
+        pid for pid, (_, cmd) in table.items() if f"serve --host 127.0.0.1 --port {port}" in cmd
+    }
+    return sorted(  # uvicorn's workers, not multiprocessing's resource tracker
+        pid for pid, (parent, cmd) in table.items() if parent in servers and "spawn_main" in cmd
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.server_process import served
+from tests.server_process import served, worker_pids
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,27 @@ async def test_evaluation_harness_through_the_server(server: str) -> None:
     assert out["pairs"] == 4 and out["judgements"] == 8
     assert out["scorer"].startswith(f"http:{server}:pgenrm-embedded/")
     assert out["per_user"]["terse"] == 1.0  # the learnt backend sees this user likes short answers
+
+
+async def test_two_workers_serve_and_report_every_request_in_metrics() -> None:
+    """`PGENRM_WORKERS=2`: two processes on one socket, and /metrics from either one counts
+    the requests both served (a scrape reaches one worker at random)."""
+    example = json.loads(Path(REPO, "examples", "score_request.json").read_text())
+    with served({"PGENRM_WORKERS": "2"}) as url:
+        assert len(worker_pids(url)) == 2
+        # A new connection per request, several at once: both workers take some.
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+            answers = await asyncio.gather(
+                *(client.post("/v1/score", json=example) for _ in range(16))
+            )
+            assert [r.status_code for r in answers] == [200] * 16
+            assert len({r.json()["scores"][1]["score"] for r in answers}) == 1  # same result
+            for _ in range(6):
+                text = (await client.get("/metrics")).text
+                assert scored(text) == 16, text
+
+
+def scored(metrics_text: str) -> float:
+    line = 'pgenrm_requests_total{method="POST",route="/v1/score",status="200"}'
+    return sum(float(x.split()[-1]) for x in metrics_text.splitlines() if x.startswith(line))
