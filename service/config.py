@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     )
     embedder_max_seq_length: int | None = Field(256, ge=16, le=8192)
     embedder_cache_size: int = Field(50_000, ge=0)
+    embedder_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="bfloat16: ~2.6x faster embedding on CPUs with AMX/AVX512-BF16 (auto picks "
+        "it there, float32 elsewhere).",
+    )
     embedder_disk_cache: Path | None = Field(
         None, description="SQLite file caching embeddings across runs (batch jobs default to one)."
     )

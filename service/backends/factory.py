@@ -33,6 +33,7 @@ def build_embedded(settings: Settings, caches: Caches | None = None) -> Embedded
         max_seq_length=settings.embedder_max_seq_length,
         cache_size=settings.embedder_cache_size,
         disk_cache=settings.embedder_disk_cache,
+        precision=settings.embedder_precision,
     )
     return EmbeddedBackend(embedder, load_params(settings.embedded_params), caches)
 

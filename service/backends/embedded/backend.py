@@ -104,7 +104,14 @@ class EmbeddedBackend(Backend):
         if group.history:
             owner = group.user_id if group.level == "ind" else group.source
             fingerprint = history_fingerprint(group.history)
-            key = cache_key("persona", owner, fingerprint, PROMPT_TEMPLATE_VERSION, self.model)
+            key = cache_key(
+                "persona",
+                owner,
+                fingerprint,
+                PROMPT_TEMPLATE_VERSION,
+                self.model,
+                self.embedder.fingerprint,
+            )
             [raw] = await self.caches.lookup("persona", [key])
             cached = _decode(raw)
         pairs = [(group.task.prompt, c) for c in group.task.candidates]
@@ -122,7 +129,7 @@ class EmbeddedBackend(Backend):
         return completions
 
     def _embedding_key(self, text: str) -> str:
-        return cache_key("embedding", self.embedder.name, text)
+        return cache_key("embedding", self.embedder.fingerprint, text)
 
     async def _prefetch(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """Put known embeddings of these texts in memory; return the ones nobody has."""
