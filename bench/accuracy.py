@@ -17,6 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The repository first: run as a script, bench/ comes first on sys.path and its
+# prototypes.py would hide the `prototypes` package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from service.engine.inputs import PreferencePair, ScoringTask
 from service.engine.scaling import Scaling
 from service.evaluation.data import load_rows

@@ -1,19 +1,27 @@
 """`/v1/score` on the embedded backend with a cold vs warm cache, in-process and in Redis.
 
-    .venv/bin/python bench/cache.py [--clients 32] [--cold 128] [--warm 2000] [--json]
+    .venv/bin/python bench/cache.py [--clients 32] [--rate 200] [--workers 2] [--json]
 
 For each store (the in-process LRU, then a real `redis-server` on a free loopback port) it
-starts `pgenrm serve` on loopback and drives it with `--clients` concurrent clients:
+starts `pgenrm serve --workers N` on loopback and drives it with `--clients` concurrent clients:
 
-- cold: every request is a new user with a new 3-pair history and new candidate texts, so the
-  persona cache and the embedding caches all miss (the embedder runs for every text);
-- warm: 32 users' requests, each user primed once, drawing prompts and candidates from a pool
-  seen before: persona and embeddings come from the cache, the inference is still computed;
-- cold, one client: the per-request latency of a cold score when nothing queues behind it.
+- warm: 32 users' requests, each user seen before, prompts and candidates drawn from a pool
+  seen before: persona and embeddings come from the cache, the inference is still computed.
+  Two figures, because 32 clients that each wait for their answer cannot also see a p99 below
+  32 / throughput (Little's law):
+    - throughput: the clients send back to back (closed loop), the most the server answers;
+    - latency: the clients send on a fixed schedule of `--rate` requests/s in all (open loop),
+      each latency counted from the scheduled send time, so a slow answer that delays the
+      next request is charged to it (no coordinated omission).
+- cold, one client: every request is a new user with a new 3-pair history and new candidate
+  texts, so the persona cache and the embedding caches all miss (the embedder runs for every
+  text); one client, so this is a cold score's own latency. Also at `--clients`, closed loop.
+- new candidates, one client: a known user (persona cached) scoring candidates never seen:
+  what an RLHF trainer's rollouts cost.
 
 Texts are real DSP rows when `../shared/data/dsp` exists (answers of a few hundred words),
 else generated. Default scaling (Ind-8), traces "none" as a trainer would ask. The client runs
-on the same two cores as the server: throughput is a lower bound.
+on the same two cores as the server.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ import random
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service.backends.openai._transport import LeanTransport
 from service.evaluation.data import load_rows
 from tests.redis_process import RedisServer
-from tests.server_process import served
+from tests.server_process import served, server_pids
 
 DSP = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsp" / "pairs.jsonl.gz"
 Triple = tuple[str, str, str]  # prompt, answer a, answer b
@@ -93,26 +100,32 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def drive(url: str, bodies: list[dict[str, Any]], clients: int) -> dict[str, float]:
-    """Send the bodies with `clients` in flight; latency percentiles (ms) and throughput."""
+async def drive(
+    url: str, bodies: list[dict[str, Any]], clients: int, rate: float | None = None
+) -> dict[str, float]:
+    """Send the bodies with `clients` in flight: back to back, or `rate` per second in all on
+    a fixed schedule. Latency percentiles (ms) and the throughput achieved."""
     latencies: list[float] = []
     failures = 0
-    queue = iter(bodies)
     async with httpx.AsyncClient(
         base_url=url, transport=LeanTransport(clients), timeout=120
     ) as client:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.05
 
-        async def worker() -> None:
+        async def worker(first: int) -> None:
             nonlocal failures
-            for item in queue:
-                started = time.perf_counter()
-                r = await client.post("/v1/score", json=item)
-                latencies.append(time.perf_counter() - started)
+            for i in range(first, len(bodies), clients):
+                due = loop.time()
+                if rate is not None:
+                    due = start + i / rate
+                    await asyncio.sleep(max(0.0, due - loop.time()))
+                r = await client.post("/v1/score", json=bodies[i])
+                latencies.append(loop.time() - due)
                 failures += r.status_code != 200
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - started
+        await asyncio.gather(*(worker(c) for c in range(clients)))
+        wall = loop.time() - start
     if failures:
         raise SystemExit(f"{failures} of {len(bodies)} requests failed")
     ms = [x * 1000 for x in latencies]
@@ -128,15 +141,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
-
-
-def server_pid(port: int) -> int | None:
-    """The pid listening on this port (for the server's RSS), if `ss` can tell."""
-    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
-    marker = "pid="
-    if marker not in out.stdout:
-        return None
-    return int(out.stdout.split(marker, 1)[1].split(",", 1)[0])
 
 
 def redis_memory_mb(port: int) -> float:
@@ -174,25 +178,36 @@ async def run_store(kind: str, args: argparse.Namespace, pool: list[Triple]) -> 
         ]
 
     rng = random.Random(args.seed)
-    with store(kind) as (env, redis), served(env) as url:
-        port = int(url.rsplit(":", 1)[1])
-        await drive(url, cold_bodies(8, "warm-up"), 4)  # load paths, first-call costs
-        cold = await drive(url, cold_bodies(args.cold, "cold"), args.clients)
-        cold_one = await drive(url, cold_bodies(args.cold_serial, "serial"), 1)
-        primes = [body(f"user-{u}", warm_histories[u], warm_tasks[u]) for u in range(users)]
-        primes += [body("user-0", warm_histories[0], t) for t in warm_tasks]  # candidates
-        await drive(url, primes, args.clients)
-        warm_bodies = [
+
+    def warm_bodies() -> list[dict[str, Any]]:
+        return [
             body(f"user-{u}", warm_histories[u], rng.choice(warm_tasks))
             for u in (rng.randrange(users) for _ in range(args.warm))
         ]
-        warm = await drive(url, warm_bodies, args.clients)
-        pid = server_pid(port)
+
+    env = {"PGENRM_WORKERS": str(args.workers)}
+    with store(kind) as (extra, redis), served({**env, **extra}) as url:
+        await drive(url, cold_bodies(8, "warm-up"), 4)  # load paths, first-call costs
+        cold = await drive(url, cold_bodies(args.cold, "cold"), args.clients)
+        cold_one = await drive(url, cold_bodies(args.cold_serial, "serial"), 1)
+        # Every worker has its own in-process cache: a full unmeasured pass over the same mix
+        # shows each worker every user and every task (each one recurs dozens of times).
+        await drive(url, warm_bodies(), args.clients)
+        new_candidates = await drive(
+            url,
+            [body(f"user-{i % users}", warm_histories[i % users], next(fresh)) for i in range(16)],
+            1,
+        )
+        warm = await drive(url, warm_bodies(), args.clients)
+        warm_rate = await drive(url, warm_bodies(), args.clients, rate=args.rate)
         result: dict[str, Any] = {
+            "workers": args.workers,
             "cold": cold,
             "cold_one_client": cold_one,
+            "new_candidates_one_client": new_candidates,
             "warm": warm,
-            "server_rss_mb": rss_mb(pid) if pid else None,
+            "warm_at_rate": {**warm_rate, "offered_rps": args.rate},
+            "server_rss_mb": round(sum(rss_mb(pid) for pid in server_pids(url)), 1),
         }
         if redis is not None:
             result["redis_used_memory_mb"] = redis_memory_mb(redis.port)
@@ -202,14 +217,16 @@ async def run_store(kind: str, args: argparse.Namespace, pool: list[Triple]) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=200, help="warm open-loop rate, req/s")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (cores)")
     parser.add_argument("--cold", type=int, default=128, help="cold requests at --clients")
     parser.add_argument("--cold-serial", type=int, default=16, help="cold requests, one client")
-    parser.add_argument("--warm", type=int, default=2000, help="warm requests")
+    parser.add_argument("--warm", type=int, default=2000, help="warm requests per phase")
     parser.add_argument("--stores", default="memory,redis")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    need = 3 * 32 + 64 + 4 * (8 + args.cold + args.cold_serial)
+    need = 3 * 32 + 64 + 4 * (8 + args.cold + args.cold_serial + 16)
     stores = args.stores.split(",")
     pool = texts(need * len(stores), args.seed)
     if len(pool) < need * len(stores):
@@ -217,13 +234,15 @@ def main() -> None:
     results: dict[str, Any] = {"texts": "dsp" if DSP.exists() else "generated"}
     for i, kind in enumerate(stores):
         part = pool[i * need : (i + 1) * need]
-        results[kind] = asyncio.run(run_store(kind, args, part))
-        r = results[kind]
+        results[kind] = r = asyncio.run(run_store(kind, args, part))
+        w, at = r["warm"], r["warm_at_rate"]
         print(
-            f"{kind:>6}: warm {r['warm']['rps']:.0f} req/s p50 {r['warm']['p50_ms']} ms "
-            f"p99 {r['warm']['p99_ms']} ms | cold ({args.clients} clients) "
-            f"{r['cold']['rps']:.0f} req/s p50 {r['cold']['p50_ms']} ms p99 {r['cold']['p99_ms']} "
-            f"ms | cold, one client p50 {r['cold_one_client']['p50_ms']} ms | "
+            f"{kind:>6}, {args.workers} workers, {args.clients} clients: warm max {w['rps']:.0f} "
+            f"req/s (closed loop p50 {w['p50_ms']} p99 {w['p99_ms']} ms) | warm at "
+            f"{args.rate:.0f} req/s: p50 {at['p50_ms']} p99 {at['p99_ms']} ms ({at['rps']:.0f} "
+            f"achieved) | cold, one client: p50 {r['cold_one_client']['p50_ms']} ms | cold, "
+            f"{args.clients} clients: {r['cold']['rps']:.1f} req/s p50 {r['cold']['p50_ms']} ms "
+            f"| new candidates, one client: p50 {r['new_candidates_one_client']['p50_ms']} ms | "
             f"server RSS {r['server_rss_mb']} MB"
             + (f" | redis {r['redis_used_memory_mb']} MB" if "redis_used_memory_mb" in r else ""),
             flush=True,
@@ -231,13 +250,14 @@ def main() -> None:
     memory, redis = results.get("memory"), results.get("redis")
     summary = {
         "clients": args.clients,
+        "workers": args.workers,
         "warm_rps": memory["warm"]["rps"] if memory else None,
-        "warm_p50_ms": memory["warm"]["p50_ms"] if memory else None,
-        "warm_p99_ms": memory["warm"]["p99_ms"] if memory else None,
-        "cold_p50_ms": memory["cold"]["p50_ms"] if memory else None,
-        "cold_one_client_p50_ms": memory["cold_one_client"]["p50_ms"] if memory else None,
+        "warm_p50_ms": memory["warm_at_rate"]["p50_ms"] if memory else None,
+        "warm_p99_ms": memory["warm_at_rate"]["p99_ms"] if memory else None,
+        "warm_offered_rps": args.rate,
+        "cold_p50_ms": memory["cold_one_client"]["p50_ms"] if memory else None,
         "redis_warm_rps": redis["warm"]["rps"] if redis else None,
-        "redis_warm_p99_ms": redis["warm"]["p99_ms"] if redis else None,
+        "redis_warm_p99_ms": redis["warm_at_rate"]["p99_ms"] if redis else None,
         **results,
     }
     if args.json:

@@ -53,10 +53,9 @@ def served(env: dict[str, str], timeout_s: float = 120.0) -> Iterator[str]:
             proc.stdout.close()
 
 
-def worker_pids(url: str) -> list[int]:
-    """The pids of the processes started by the server listening at `url` (its workers)."""
-    port = url.rsplit(":", 1)[1]
-    table: dict[int, tuple[int, str]] = {}  # pid -> (parent pid, command line)
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process we can read."""
+    table: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -65,11 +64,16 @@ def worker_pids(url: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:  # exited meanwhile
             continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        table[int(entry.name)] = (parent, cmdline)
-    servers = {
-        pid for pid, (_, cmd) in table.items() if f"serve --host 127.0.0.1 --port {port}" in cmd
-    }
-    return sorted(  # uvicorn's workers, not multiprocessing's resource tracker
-        pid for pid, (parent, cmd) in table.items() if parent in servers and "spawn_main" in cmd
+        table[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+    return table
+
+
+def server_pids(url: str) -> list[int]:
+    """The serving processes behind `url`: the server itself, or its workers if it has any."""
+    port = url.rsplit(":", 1)[1]
+    table = _processes()
+    servers = {p for p, (_, cmd) in table.items() if f"serve --host 127.0.0.1 --port {port}" in cmd}
+    workers = sorted(  # uvicorn's workers, not multiprocessing's resource tracker
+        p for p, (parent, cmd) in table.items() if parent in servers and "spawn_main" in cmd
     )
+    return workers or sorted(servers)

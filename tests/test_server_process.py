@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.server_process import served, worker_pids
+from tests.server_process import served, server_pids
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +69,9 @@ async def test_evaluation_harness_through_the_server(server: str) -> None:
 async def test_two_workers_serve_and_report_every_request_in_metrics() -> None:
     """`PGENRM_WORKERS=2`: two processes on one socket, and /metrics from either one counts
     the requests both served (a scrape reaches one worker at random)."""
-    example = json.loads(Path(REPO, "examples", "score_request.json").read_text())
+    example = example_request()
     with served({"PGENRM_WORKERS": "2"}) as url:
-        assert len(worker_pids(url)) == 2
+        assert len(server_pids(url)) == 2
         # A new connection per request, several at once: both workers take some.
         limits = httpx.Limits(max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
@@ -83,6 +83,11 @@ async def test_two_workers_serve_and_report_every_request_in_metrics() -> None:
             for _ in range(6):
                 text = (await client.get("/metrics")).text
                 assert scored(text) == 16, text
+
+
+def example_request() -> dict[str, object]:
+    loaded: dict[str, object] = json.loads(Path(REPO, "examples", "score_request.json").read_text())
+    return loaded
 
 
 def scored(metrics_text: str) -> float:
