@@ -3,7 +3,8 @@
 `Backend` is to this service what vLLM's `EngineClient` is to its OpenAI server: the embedded
 CPU backend, the OpenAI-compatible HTTP backend and test fakes all satisfy it, and the engine
 never knows which one it holds. A backend takes one `SampleGroup` (one prompt, n samples) and
-returns raw chain texts; parsing and aggregation are the engine's.
+returns raw chain texts (a backend that scores natively adds its scores and writes the text on
+demand); parsing and aggregation are the engine's.
 """
 
 from __future__ import annotations

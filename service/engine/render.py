@@ -1,8 +1,9 @@
 """Write a chain as P-GenRM text: PART 1 analysis, then `<JSON_START>{...}<JSON_END>`.
 
 Backends that do not run an LLM (the embedded backend, the test simulator) write their chains in
-the same format the model was trained on, so every sample takes the same path through
-`service.engine.parsing` and a trace always carries real raw text.
+the same format the model was trained on, so a trace always carries real raw text that
+`service.engine.parsing` reads like an LLM's. `final_score` is what that parser reads back from
+a written breakdown, for a backend that hands the engine its scores without the text.
 """
 
 from __future__ import annotations
