@@ -1,61 +1,112 @@
-"""Run the app under uvicorn: one process, or `workers` processes sharing one socket.
+"""Run the app under uvicorn: one process, or `workers` processes on one port.
 
 One Python process scores on one core (the GIL), so a gateway on a multi-core machine runs one
 worker per core. Each worker builds its own app from the environment (uvicorn's factory mode)
 and keeps its own in-process cache; Prometheus values are shared through a directory, so
 `/metrics` from any worker reports them all.
+
+Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections evenly
+over the workers. On one shared socket (uvicorn's `--workers`) whichever worker woke first
+accepted a whole burst: a trainer's 32 keep-alive connections could all land on one worker and
+leave the other core idle.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
+import logging
+import logging.config
+import multiprocessing
 import os
+import signal
 import socket
 import tempfile
-from contextlib import suppress
+import threading
+import time
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from tqdm import tqdm
 
 from service.app import create_app
 from service.config import Settings
 
-
-class NoDelayHttp(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with Nagle's algorithm off on every connection.
-
-    asyncio turns it off only for sockets whose protocol number says TCP; the listening socket
-    uvicorn opens for several workers says 0, so a keep-alive client then waited ~40 ms
-    (Nagle against delayed ACK) for every response.
-    """
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+log = logging.getLogger("pgenrm.server")
+_RESTART_DELAY_S = 1.0
 
 
 def serve(settings: Settings, overrides: dict[str, Any]) -> None:
     """Serve until interrupted; `overrides` are the settings given on the command line."""
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
+    options: dict[str, Any] = {
         "log_level": settings.log_level,
         "log_config": log_config(settings.log_level),
-        "http": NoDelayHttp,
-        "loop": "auto",  # uvloop when installed (it is a dependency on Linux)
+        "loop": "auto",  # uvloop and httptools when installed (dependencies on Linux)
+        "http": "auto",
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **options)
         return
     os.environ.update({f"PGENRM_{k.upper()}": str(v) for k, v in overrides.items()})
     with tempfile.TemporaryDirectory(prefix="pgenrm-metrics-") as metrics_dir:
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
-        uvicorn.run("service.app:create_app", factory=True, workers=settings.workers, **common)
+        _supervise(settings, options)
+
+
+def _supervise(settings: Settings, options: dict[str, Any]) -> None:
+    """Start the workers, restart one that dies, stop them all on SIGTERM or SIGINT."""
+    logging.config.dictConfig(options["log_config"])
+    try:  # a port taken by another program fails here, once, not in every worker forever
+        listening_socket(settings.host, settings.port).close()
+    except OSError as error:
+        raise SystemExit(f"pgenrm: cannot bind {settings.host}:{settings.port}: {error}") from error
+    spawn = multiprocessing.get_context("spawn")
+    args = (settings.host, settings.port, options)
+    workers = [spawn.Process(target=_worker, args=args) for _ in range(settings.workers)]
+    for worker in workers:
+        worker.start()
+    log.info("started %d workers on %s:%d", len(workers), settings.host, settings.port)
+    stopping = False
+
+    def stop(signum: int, _: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        time.sleep(0.2)
+        for i, worker in enumerate(workers):
+            if not worker.is_alive() and not stopping:
+                log.error("worker %s exited with %s; restarting it", worker.pid, worker.exitcode)
+                time.sleep(_RESTART_DELAY_S)
+                workers[i] = spawn.Process(target=_worker, args=args)
+                workers[i].start()
+    for worker in workers:
+        if worker.is_alive() and worker.pid is not None:
+            os.kill(worker.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
+    for worker in workers:
+        worker.join()
+
+
+def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
+    # tqdm (model loading bars) would otherwise create multiprocessing locks that the
+    # supervisor's resource tracker reports as leaked at every shutdown.
+    tqdm.set_lock(threading.RLock())
+    config = uvicorn.Config("service.app:create_app", factory=True, **options)
+    uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket of our own on the shared port (SO_REUSEPORT), not yet listening: uvicorn calls
+    listen() once the app has loaded, so a worker still loading is given no connections. TCP
+    as its protocol number, which is what makes asyncio turn Nagle off on every connection."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def log_config(level: str) -> dict[str, Any]:

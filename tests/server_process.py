@@ -34,7 +34,10 @@ def served(env: dict[str, str], timeout_s: float = 120.0) -> Iterator[str]:
                 out = proc.stdout.read().decode() if proc.stdout else ""
                 raise AssertionError(f"server exited with {proc.returncode}:\n{out}")
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                # /readyz answers once one worker has loaded; every worker listens once loaded
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200 and (
+                    listening(port) >= int(env.get("PGENRM_WORKERS", "1"))
+                ):
                     break
             except httpx.TransportError:
                 pass
@@ -77,3 +80,10 @@ def server_pids(url: str) -> list[int]:
         p for p, (parent, cmd) in table.items() if parent in servers and "spawn_main" in cmd
     )
     return workers or sorted(servers)
+
+
+def listening(port: int) -> int:
+    """How many sockets listen on this loopback port (IPv4)."""
+    local = f":{port:04X} "
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if local in row and row.split()[3] == "0A")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 
 from tests.conftest import REPO
 from tests.server_process import served, server_pids
@@ -66,23 +67,27 @@ async def test_evaluation_harness_through_the_server(server: str) -> None:
     assert out["per_user"]["terse"] == 1.0  # the learnt backend sees this user likes short answers
 
 
-async def test_two_workers_serve_and_report_every_request_in_metrics() -> None:
-    """`PGENRM_WORKERS=2`: two processes on one socket, and /metrics from either one counts
-    the requests both served (a scrape reaches one worker at random)."""
+async def test_two_workers_share_the_load_and_report_every_request(tmp_path: Path) -> None:
+    """`PGENRM_WORKERS=2`: two processes on one port. A trainer's 32 keep-alive connections
+    are spread over both (each worker has its own SO_REUSEPORT socket), and /metrics from
+    either one counts the requests both served (a scrape reaches one worker at random)."""
     example = example_request()
-    with served({"PGENRM_WORKERS": "2"}) as url:
-        assert len(server_pids(url)) == 2
-        # A new connection per request, several at once: both workers take some.
-        limits = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+    env = {"PGENRM_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with served(env) as url:
+        workers = server_pids(url)
+        assert len(workers) == 2
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             answers = await asyncio.gather(
-                *(client.post("/v1/score", json=example) for _ in range(16))
+                *(client.post("/v1/score", json=example) for _ in range(32))
             )
-            assert [r.status_code for r in answers] == [200] * 16
+            assert [r.status_code for r in answers] == [200] * 32
             assert len({r.json()["scores"][1]["score"] for r in answers}) == 1  # same result
             for _ in range(6):
                 text = (await client.get("/metrics")).text
-                assert scored(text) == 16, text
+                assert scored(text) == 32, text
+        per_worker = {pid: scored_by(tmp_path / f"counter_{pid}.db") for pid in workers}
+        assert sum(per_worker.values()) == 32
+        assert min(per_worker.values()) >= 4, per_worker  # P(fewer by chance) ~ 1e-6
 
 
 def example_request() -> dict[str, object]:
@@ -93,3 +98,13 @@ def example_request() -> dict[str, object]:
 def scored(metrics_text: str) -> float:
     line = 'pgenrm_requests_total{method="POST",route="/v1/score",status="200"}'
     return sum(float(x.split()[-1]) for x in metrics_text.splitlines() if x.startswith(line))
+
+
+def scored_by(counter_file: Path) -> float:
+    """One worker's /v1/score 200s, read from its own file in the metrics directory."""
+    total = 0.0
+    for key, value, *_ in MmapedDict.read_all_values_from_file(str(counter_file)):
+        _name, sample, labels, _help = json.loads(key)
+        if sample == "pgenrm_requests_total" and labels.get("route") == "/v1/score":
+            total += value if labels.get("status") == "200" else 0.0
+    return total
