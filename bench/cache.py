@@ -143,6 +143,20 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def misses(url: str, store: str) -> float:
+    """Persona and embedding lookups that missed in the last store asked (the server's own
+    /metrics, summed over its workers): a warm phase should see none."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("pgenrm_cache_requests_total{")
+        and 'result="miss"' in line
+        and f'store="{store}"' in line
+        and ('cache="persona"' in line or 'cache="embedding"' in line)
+    )
+
+
 def redis_memory_mb(port: int) -> float:
     out = subprocess.run(
         ["redis-cli", "-p", str(port), "info", "memory"], capture_output=True, text=True
@@ -191,15 +205,20 @@ async def run_store(kind: str, args: argparse.Namespace, pool: list[Triple]) -> 
         cold = await drive(url, cold_bodies(args.cold, "cold"), args.clients)
         cold_one = await drive(url, cold_bodies(args.cold_serial, "serial"), 1)
         # Every worker has its own in-process cache: a full unmeasured pass over the same mix
-        # shows each worker every user and every task (each one recurs dozens of times).
+        # shows each worker every user and every task (each one recurs dozens of times); the
+        # misses counted in the measured phases say whether that held.
         await drive(url, warm_bodies(), args.clients)
         new_candidates = await drive(
             url,
             [body(f"user-{i % users}", warm_histories[i % users], next(fresh)) for i in range(16)],
             1,
         )
+        before = misses(url, kind)
         warm = await drive(url, warm_bodies(), args.clients)
+        warm["cache_misses"] = misses(url, kind) - before
+        before = misses(url, kind)
         warm_rate = await drive(url, warm_bodies(), args.clients, rate=args.rate)
+        warm_rate["cache_misses"] = misses(url, kind) - before
         result: dict[str, Any] = {
             "workers": args.workers,
             "cold": cold,
@@ -240,7 +259,8 @@ def main() -> None:
             f"{kind:>6}, {args.workers} workers, {args.clients} clients: warm max {w['rps']:.0f} "
             f"req/s (closed loop p50 {w['p50_ms']} p99 {w['p99_ms']} ms) | warm at "
             f"{args.rate:.0f} req/s: p50 {at['p50_ms']} p99 {at['p99_ms']} ms ({at['rps']:.0f} "
-            f"achieved) | cold, one client: p50 {r['cold_one_client']['p50_ms']} ms | cold, "
+            f"achieved) | cache misses while warm: {w['cache_misses'] + at['cache_misses']:.0f} "
+            f"| cold, one client: p50 {r['cold_one_client']['p50_ms']} ms | cold, "
             f"{args.clients} clients: {r['cold']['rps']:.1f} req/s p50 {r['cold']['p50_ms']} ms "
             f"| new candidates, one client: p50 {r['new_candidates_one_client']['p50_ms']} ms | "
             f"server RSS {r['server_rss_mb']} MB"
