@@ -33,6 +33,7 @@ from service.config import Settings
 
 log = logging.getLogger("pgenrm.server")
 _RESTART_DELAY_S = 1.0
+_STOP_TIMEOUT_S = 30.0
 
 
 def serve(settings: Settings, overrides: dict[str, Any]) -> None:
@@ -85,7 +86,13 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> None:
         if worker.is_alive() and worker.pid is not None:
             os.kill(worker.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
     for worker in workers:
-        worker.join()
+        worker.join(timeout=_STOP_TIMEOUT_S)
+        if worker.is_alive():  # stuck in shutdown: do not hang the supervisor with it
+            log.error(
+                "worker %s did not stop within %.0f s; killing it", worker.pid, _STOP_TIMEOUT_S
+            )
+            worker.kill()
+            worker.join()
 
 
 def _worker(host: str, port: int, options: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from tests.conftest import REPO
-from tests.server_process import served, server_pids
+from tests.server_process import listening, served, server_pids
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +110,26 @@ def scored_by(counter_file: Path) -> float:
         if sample == "pgenrm_requests_total" and labels.get("route") == "/v1/score":
             total += value if labels.get("status") == "200" else 0.0
     return total
+
+
+async def test_a_dead_worker_is_replaced() -> None:
+    example = example_request()
+    with served({"PGENRM_WORKERS": "2"}) as url:
+        first = server_pids(url)
+        os.kill(first[0], signal.SIGKILL)
+        for _ in range(300):  # the supervisor notices within 0.2 s, waits 1 s, reloads ~3 s
+            await asyncio.sleep(0.1)
+            now = server_pids(url)
+            if len(now) == 2 and first[0] not in now and listening(port_of(url)) == 2:
+                break
+        else:
+            raise AssertionError(f"no replacement worker: {server_pids(url)}")
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            answers = await asyncio.gather(
+                *(client.post("/v1/score", json=example) for _ in range(8))
+            )
+        assert [r.status_code for r in answers] == [200] * 8
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
