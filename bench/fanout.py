@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._table import print_figures
 from service.backends.base import SampleGroup
 from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
 from service.engine.inputs import Message, PreferencePair, ScoringTask
@@ -121,11 +121,9 @@ def main() -> None:
         ("gateway CPU ms per score, median (L=0)", result["cpu_ms_per_score_median"], "<= 5"),
         ("gateway CPU ms per score, p90 (L=0)", result["cpu_ms_per_score_p90"], ""),
     ]
-    print(f"| measure (L = {args.latency} s) | value | target |\n| --- | ---: | --- |")
-    for name, value, target in rows:
-        print(f"| {name} | {value:.2f} | {target} |")
-    if args.json:
-        print(json.dumps(result))
+    print_figures(
+        rows, result, as_json=args.json, digits=2, measure=f"measure (L = {args.latency} s)"
+    )
 
 
 if __name__ == "__main__":

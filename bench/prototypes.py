@@ -13,7 +13,6 @@ throughput; see ENVIRONMENT.md: about 35 long texts/s here).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._table import print_figures
 from prototypes.index import ProfileIndex
 from prototypes.learn import LearnConfig, UserEvents, learn_prototypes
 
@@ -130,11 +130,7 @@ def main() -> None:
         ("learning, 10k events, 3 epochs (s)", result["learn_s_10k"], ""),
         ("learning, 100k events, 3 epochs (s)", result["learn_s_100k"], ""),
     ]
-    print("| measure | value | target |\n| --- | ---: | --- |")
-    for name, value, target in rows:
-        print(f"| {name} | {value:.3f} | {target} |")
-    if args.json:
-        print(json.dumps(result))
+    print_figures(rows, result, as_json=args.json, digits=3)
 
 
 if __name__ == "__main__":

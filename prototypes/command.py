@@ -8,15 +8,11 @@ import json
 import sys
 from pathlib import Path
 
+from service.evaluation.data import add_training_data_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        required=True,
-        action="append",
-        type=Path,
-        help="rows file (repeatable); only train/val rows are used",
-    )
+    add_training_data_argument(parser)
     parser.add_argument("--out", required=True, type=Path, help="artefact root directory")
     parser.add_argument(
         "--k", type=int, default=50, help="number of prototypes (at most one per user)"

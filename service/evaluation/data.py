@@ -8,6 +8,7 @@ Malformed rows are counted by reason, never crashed on.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import json
@@ -179,3 +180,14 @@ def load_rows(path: str | Path) -> tuple[list[Row], LoadReport]:
     if not rows:
         raise DataError(f"{target}: no usable rows ({report.summary()})")
     return rows, report
+
+
+def add_training_data_argument(parser: argparse.ArgumentParser) -> None:
+    """`--data`, repeatable: the rows a learning command reads (train/val splits only)."""
+    parser.add_argument(
+        "--data",
+        required=True,
+        action="append",
+        type=Path,
+        help="rows file (repeatable); only train/val rows are used",
+    )

@@ -81,9 +81,7 @@ def test_users_with_the_same_taste_share_a_prototype(artefact: Path) -> None:
 async def test_a_user_never_appears_among_its_own_neighbours(
     artefact: Path, backend: EmbeddedBackend
 ) -> None:
-    store = PrototypeStore(artefact, ("minilm", 384))
-    await store.reload()
-    source = PrototypeNeighbours(store, ProfileBuilder(backend, backend.embedder), history_k=3)
+    store, source = await neighbour_source(artefact, backend, history_k=3)
     assert source.version == latest_version(artefact)
     for user in USERS:
         found = await source.neighbours(user, (), task(LONG, SHORT), m=5)
@@ -102,9 +100,7 @@ async def test_a_user_never_appears_among_its_own_neighbours(
 async def test_unknown_users_are_placed_by_their_history_or_the_prompt(
     artefact: Path, backend: EmbeddedBackend
 ) -> None:
-    store = PrototypeStore(artefact, ("minilm", 384))
-    await store.reload()
-    source = PrototypeNeighbours(store, ProfileBuilder(backend, backend.embedder), history_k=2)
+    _, source = await neighbour_source(artefact, backend, history_k=2)
     by_history = await source.neighbours("newcomer", prefers("short"), task(LONG, SHORT), m=2)
     cold = await source.neighbours("stranger", (), task(LONG, SHORT), m=2)
     assert len(by_history) == 2 and len(cold) == 2
@@ -145,3 +141,11 @@ def test_ivf_search_matches_exact_search_inside_the_nearest_prototype() -> None:
         exact = [h.row for h in flat.search(q, 8, exclude={0})]
         approx = [h.row for h in ivf.search(q, 8, exclude={0})]
         assert exact == approx and 0 not in approx
+
+
+async def neighbour_source(
+    artefact: Path, backend: EmbeddedBackend, history_k: int
+) -> tuple[PrototypeStore, PrototypeNeighbours]:
+    store = PrototypeStore(artefact, ("minilm", 384))
+    await store.reload()
+    return store, PrototypeNeighbours(store, ProfileBuilder(backend, backend.embedder), history_k)

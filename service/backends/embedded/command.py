@@ -8,16 +8,11 @@ import sys
 from pathlib import Path
 
 from service.backends.embedded.params import DEFAULT_PARAMS_PATH
+from service.evaluation.data import add_training_data_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        required=True,
-        action="append",
-        type=Path,
-        help="rows file (repeatable); only train/val rows are used",
-    )
+    add_training_data_argument(parser)
     parser.add_argument(
         "--out",
         type=Path,
