@@ -2,7 +2,7 @@
 # torch==<version>+cpu), so no CUDA wheels are pulled; the LLM runs in vLLM (docker-compose.yml).
 #   docker build -t pgenrm .
 #   docker build --build-arg TORCH_INDEX_URL=https://mirror.example/whl/cpu -t pgenrm .
-# Settings are PGENRM_* environment variables (service/config.py, deploy/README.md).
+# Settings are PGENRM_* environment variables (service/core/config.py, deploy/README.md).
 
 FROM python:3.11-slim AS builder
 # Where the CPU torch wheel comes from (PyPI has no `+cpu` builds).

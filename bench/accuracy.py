@@ -1,6 +1,6 @@
 """Reproduce the embedded backend's accuracy table on the shared data in one command.
 
-    .venv/bin/python bench/accuracy.py [--limit N] [--json]
+    .venv/bin/python -m bench.accuracy [--limit N] [--json]
 
 Runs `pgenrm eval`'s harness (both orders, ties wrong) for: dsp with 8 history pairs (overall,
 against `normal`, domain-vs-domain), dsp with no history (the user-blind contrast), and
@@ -17,15 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# The repository first: run as a script, bench/ comes first on sys.path and its
-# prototypes.py would hide the `prototypes` package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from service.engine.inputs import PreferencePair, ScoringTask
+from service.core.inputs import PreferencePair, ScoringTask
+from service.core.rows import load_rows
 from service.engine.scaling import Scaling
-from service.evaluation.data import load_rows
-from service.evaluation.harness import EvalConfig, evaluate
-from service.evaluation.scorers import EngineScorer, PairScorer, Scored
+from service.offline.evaluation.harness import EvalConfig, evaluate
+from service.offline.evaluation.scorers import EngineScorer, PairScorer, Scored
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REFERENCE = {  # pooled, one order, as quoted in the issue
@@ -52,20 +48,20 @@ def _domain_vs_domain(result: dict[str, Any]) -> float:
 
 
 async def main(limit: int | None) -> list[dict[str, Any]]:
-    from prototypes.embed import default_disk_cache
     from service.app import build_state
-    from service.config import Settings
+    from service.core.config import Settings
+    from service.core.embedder import default_disk_cache
 
     state = build_state(
         Settings(embedder_cache_size=500_000, embedder_disk_cache=default_disk_cache())
     )
-    await state.engine.backend.start()
+    await state.engine.start()
     engine = EngineScorer(state.engine)
     rows: list[dict[str, Any]] = []
     for name, k in (("dsp", 8), ("dsp", 0), ("hh_rlhf_relabeled", 8)):
         data, _ = load_rows(DATA / name / "pairs.jsonl.gz")
         if limit is None:
-            await state.engine.backend.warm(
+            await state.engine.warm(
                 [(r.as_pair().prompt, a) for r in data for a in (r.chosen, r.rejected)], True
             )
         config = EvalConfig(history_k=k, ind=8, limit=limit)
@@ -88,7 +84,7 @@ async def main(limit: int | None) -> list[dict[str, Any]]:
             row["longer_wins_domain_vs_domain"] = _domain_vs_domain(longer)
         rows.append(row)
         print(f"done: {name} k={k}: {100 * ours['accuracy']:.1f}%", file=sys.stderr)
-    await state.engine.backend.close()
+    await state.engine.close()
     return rows
 
 

@@ -1,6 +1,6 @@
 """`/v1/score` on the embedded backend with a cold vs warm cache, in-process and in Redis.
 
-    .venv/bin/python bench/cache.py [--clients 32] [--rate 200] [--workers 2] [--json]
+    .venv/bin/python -m bench.cache [--clients 32] [--rate 200] [--workers 2] [--json]
 
 For each store (the in-process LRU, then a real `redis-server` on a free loopback port) it
 starts `pgenrm serve --workers N` on loopback and drives it with `--clients` concurrent clients:
@@ -32,7 +32,6 @@ import json
 import random
 import statistics
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,12 +39,10 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from service.backends.openai._transport import LeanTransport
-from service.evaluation.data import load_rows
-from tests.redis_process import RedisServer
-from tests.server_process import served, server_pids
+from service.core.rows import load_rows
+from service.testing.redis_process import RedisServer
+from service.testing.server_process import served, server_pids
 
 DSP = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsp" / "pairs.jsonl.gz"
 Triple = tuple[str, str, str]  # prompt, answer a, answer b

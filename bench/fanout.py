@@ -1,6 +1,6 @@
 """Fan-out of one Ind-16,Pro-8 score against the simulator: wall time, calls, gateway CPU.
 
-    .venv/bin/python bench/fanout.py [--latency 0.5] [--repeats 5] [--json]
+    .venv/bin/python -m bench.fanout [--latency 0.5] [--repeats 5] [--json]
 
 With a fixed simulated latency L per request (no per-token cost), a dual-granularity score
 should take about one L (one n=16 request plus 8 concurrent neighbour requests), where the
@@ -14,20 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from bench._table import print_figures
-from service.backends.base import SampleGroup
 from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
-from service.engine.inputs import Message, PreferencePair, ScoringTask
+from service.core.inputs import Message, PreferencePair, ScoringTask
+from service.engine.backend import SampleGroup
 from service.engine.scaling import Neighbour, NeighbourSource, Scaling
 from service.engine.scorer import EngineOptions, ScoringEngine
-from tests.simulator_process import Simulator
+from service.testing.simulator_process import Simulator
 
 IND, PRO = 16, 8
 
@@ -72,8 +68,9 @@ async def serial_release_style(backend: OpenAIBackend, neighbours: list[Neighbou
 async def measure(sim: Simulator, latency: float, repeats: int) -> dict[str, float]:
     backend = OpenAIBackend(OpenAIOptions(urls=(sim.url,), model="pgenrm-simulator"))
     await backend.start()
-    engine = ScoringEngine(backend, FixedNeighbours(), EngineOptions(parse_retries=0))
-    neighbours = await engine.neighbours.neighbours("u", HISTORY, TASK, PRO)
+    source = FixedNeighbours()
+    engine = ScoringEngine(backend, source, EngineOptions(parse_retries=0))
+    neighbours = await source.neighbours("u", HISTORY, TASK, PRO)
     await engine.score("warm-up", HISTORY, TASK, Scaling(IND, PRO))
 
     sim.configure(latency_s=latency)

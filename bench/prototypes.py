@@ -1,6 +1,6 @@
 """Prototype retrieval and learning at scale, on synthetic user profiles.
 
-    .venv/bin/python bench/prototypes.py [--users 1000000] [--json]
+    .venv/bin/python -m bench.prototypes [--users 1000000] [--json]
 
 Retrieval: 1M L2-normalised 384-d profiles around K=1024 prototypes, indexed as an IVF whose
 coarse quantizer holds the prototypes (the serving index above 20k users); top-8 neighbours =
@@ -13,13 +13,10 @@ throughput; see ENVIRONMENT.md: about 35 long texts/s here).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._table import print_figures
 from prototypes.index import ProfileIndex

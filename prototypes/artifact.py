@@ -24,11 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from prototypes.index import ProfileIndex
-from service.engine.inputs import Message, PreferencePair
 
 FORMAT = 1
 LATEST = "LATEST"
 F32 = npt.NDArray[np.float32]
+# One history pair as JSON: {"context": [{"role", "content"}, ...], "chosen": str, "rejected": str}.
+# The artefact stores pairs as the rows gave them; the server turns them into its own types.
+JSONPair = dict[str, Any]
 
 
 class ArtifactError(ValueError):
@@ -39,7 +41,7 @@ class ArtifactError(ValueError):
 class UserEntry:
     user_id: str
     prototype: int
-    pairs: tuple[PreferencePair, ...]
+    pairs: tuple[JSONPair, ...]
     pair_prompts: F32  # (n_pairs, d): embeddings of each pair's prompt, to pick relevant shots
 
 
@@ -65,17 +67,18 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pair_json(pair: PreferencePair) -> dict[str, Any]:
-    return {
-        "context": [{"role": m.role, "content": m.content} for m in pair.context],
-        "chosen": pair.chosen,
-        "rejected": pair.rejected,
-    }
-
-
-def _pair_from(data: dict[str, Any]) -> PreferencePair:
-    context = tuple(Message(m["role"], m["content"]) for m in data["context"])
-    return PreferencePair(context=context, chosen=data["chosen"], rejected=data["rejected"])
+def _checked(pair: object) -> JSONPair:
+    if not isinstance(pair, dict):
+        raise ValueError("a history pair is not a JSON object")
+    ok = (
+        isinstance(pair.get("chosen"), str)
+        and isinstance(pair.get("rejected"), str)
+        and isinstance(pair.get("context"), list)
+        and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in pair["context"])
+    )
+    if not ok:
+        raise ValueError("a history pair lacks context, chosen or rejected")
+    return pair
 
 
 def write_artifact(
@@ -105,7 +108,7 @@ def write_artifact(
                     "user_id": u.user_id,
                     "prototype": u.prototype,
                     "offset": int(offsets[i]),
-                    "pairs": [_pair_json(p) for p in u.pairs],
+                    "pairs": list(u.pairs),
                 }
                 handle.write(json.dumps(row) + "\n")
         if index.kind == "ivf":
@@ -162,7 +165,7 @@ def read_artifact(root: Path, version: str | None = None) -> Artifact:
         with gzip.open(folder / "users.jsonl.gz", "rt", encoding="utf-8") as handle:
             for line in handle:
                 row = json.loads(line)
-                pairs = tuple(_pair_from(p) for p in row["pairs"])
+                pairs = tuple(_checked(p) for p in row["pairs"])
                 start = row["offset"]
                 users.append(
                     UserEntry(

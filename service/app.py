@@ -15,19 +15,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from prototypes.neighbours import PrototypeNeighbours, PrototypeStore
-from prototypes.profiles import ProfileBuilder
 from service import __version__
 from service.api.errors import install_error_handlers
+from service.api.middleware import MetricsMiddleware
 from service.api.routes import admin, health, metrics, score
 from service.api.serving import ScoreService
-from service.backends.base import Backend
+from service.api.state import AppState
 from service.backends.embedded.backend import EmbeddedBackend
-from service.backends.factory import build_backend, build_caches, build_embedded, build_fallback
-from service.config import Settings
+from service.core.config import Settings
+from service.core.metrics import Metrics, multiprocess, process_exited
+from service.engine.backend import Backend
 from service.engine.scorer import EngineOptions, ScoringEngine
-from service.metrics import Metrics, MetricsMiddleware, multiprocess, process_exited
-from service.state import AppState
+from service.factory import build_backend, build_caches, build_embedded, build_fallback
+from service.neighbours.profiles import ProfileBuilder
+from service.neighbours.source import PrototypeNeighbours
+from service.neighbours.store import PrototypeStore
 
 log = logging.getLogger("pgenrm")
 
@@ -37,8 +39,13 @@ def build_state(
 ) -> AppState:
     metrics = Metrics()
     caches = build_caches(settings, metrics)
+    backend = backend or build_backend(settings, caches)
+    fallback = fallback if fallback is not None else build_fallback(settings, caches)
+    for b in (backend, fallback):
+        if b is not None:
+            b.metrics = metrics
     engine = ScoringEngine(
-        backend or build_backend(settings, caches),
+        backend,
         options=EngineOptions(
             ind_weight=settings.ind_weight,
             pro_weight=settings.pro_weight,
@@ -46,30 +53,27 @@ def build_state(
             rotate_candidates=settings.shuffle_candidates,
             deadline_s=settings.score_deadline_s,
         ),
-        fallback=fallback if fallback is not None else build_fallback(settings, caches),
+        fallback=fallback,
         metrics=metrics,
     )
-    for b in (engine.backend, engine.fallback):
-        if b is not None:
-            b.metrics = metrics
+    embedded = next((b for b in (backend, fallback) if isinstance(b, EmbeddedBackend)), None)
     return AppState(
         settings=settings,
         engine=engine,
         score_service=ScoreService(engine, settings, metrics),
         metrics=metrics,
         caches=caches,
+        embedded=embedded,
     )
 
 
 async def load_prototypes(state: AppState) -> None:
     """Open the artefact and plug prototype-level scaling into the engine."""
-    settings, engine = state.settings, state.engine
+    settings = state.settings
     assert settings.prototypes_dir is not None
     # Profiles are built with the embedded backend's analyses (cheap, and what the default
     # artefacts are learnt from); it also provides the embedder.
-    analysis = next(
-        (b for b in (engine.backend, engine.fallback) if isinstance(b, EmbeddedBackend)), None
-    )
+    analysis = state.embedded
     if analysis is None:
         analysis = build_embedded(settings, state.caches)
         await analysis.start()
@@ -81,22 +85,20 @@ async def load_prototypes(state: AppState) -> None:
     profiles = ProfileBuilder(
         analysis, embedder, history_k=settings.prototype_history_k, caches=state.caches
     )
-    engine.neighbours = PrototypeNeighbours(store, profiles, settings.prototype_history_k)
+    state.engine.use_neighbours(PrototypeNeighbours(store, profiles, settings.prototype_history_k))
     state.prototypes = store
 
 
 async def _load(state: AppState) -> None:
     try:
-        if state.engine.fallback is not None:
-            await state.engine.fallback.start()
-        await state.engine.backend.start()
+        await state.engine.start()
         if state.settings.prototypes_dir is not None:
             await load_prototypes(state)
-        backend = state.engine.backend
+        ready = state.engine.readiness()
         state.metrics.build_info.labels(
-            version=__version__, backend=backend.name, model=backend.model
+            version=__version__, backend=ready.backend, model=ready.model
         ).set(1)
-        log.info("ready: backend=%s model=%s", backend.name, backend.model)
+        log.info("ready: backend=%s model=%s", ready.backend, ready.model)
     except Exception as error:
         state.startup_error = f"{type(error).__name__}: {error}"
         log.exception("start-up failed")
@@ -124,11 +126,9 @@ def create_app(
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
-            await state.engine.backend.close()
+            await state.engine.close()
             if state.prototypes is not None:
                 await state.prototypes.close()
-            if state.engine.fallback is not None:
-                await state.engine.fallback.close()
             await state.caches.close()
             process_exited()
 
@@ -139,7 +139,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pgenrm = state
-    app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=app.router.routes)
     app.include_router(score.router)

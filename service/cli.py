@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from service.config import Settings
+    from service.core.config import Settings
     from service.server import serve
 
     overrides = {
@@ -44,19 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    from service.evaluation import command as eval_command
+    from service.offline.evaluation import command as eval_command
 
     evaluate = commands.add_parser("eval", help="pairwise accuracy on preference rows")
     eval_command.add_arguments(evaluate)
     evaluate.set_defaults(run=eval_command.run)
 
-    from service.backends.embedded import command as train_command
+    from service.offline.embedded_training import command as train_command
 
     learn = commands.add_parser("train-embedded", help="learn the embedded backend's parameters")
     train_command.add_arguments(learn)
     learn.set_defaults(run=train_command.run)
 
-    from prototypes import command as prototypes_command
+    from service.offline.prototype_learning import command as prototypes_command
 
     protos = commands.add_parser("prototypes", help="user prototypes (offline learning)")
     actions = protos.add_subparsers(dest="action", required=True)

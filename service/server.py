@@ -29,7 +29,7 @@ import uvicorn
 from tqdm import tqdm
 
 from service.app import create_app
-from service.config import Settings
+from service.core.config import Settings
 
 log = logging.getLogger("pgenrm.server")
 _RESTART_DELAY_S = 1.0

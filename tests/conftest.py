@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from prototypes.embed import Embedder, load_embedder
+from service.core.embedder import Embedder, load_embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

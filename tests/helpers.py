@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service.engine.inputs import Message, PreferencePair, ScoringTask
+from service.core.inputs import Message, PreferencePair, ScoringTask
 
 SHORT = "About 2 minutes at 80 °C."
 LONG = (

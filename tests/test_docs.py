@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from service.config import Settings
+from service.core.config import Settings
 from tests.conftest import REPO
 
 

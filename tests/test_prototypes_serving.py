@@ -12,12 +12,14 @@ import httpx
 import pytest
 
 from prototypes.artifact import LATEST, latest_version
-from prototypes.embed import Embedder
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
+from service.core.embedder import Embedder
+from service.testing.server_process import served as served_process
 from tests.helpers import LONG, SHORT, history_json
 from tests.prototypes.test_artifact import learn_fixture_artefact
-from tests.server_process import served as served_process
+
+pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
 
 TOKEN = "test-admin-token"
 

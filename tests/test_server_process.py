@@ -13,8 +13,10 @@ import httpx
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
+from service.testing.server_process import listening, served, server_pids
 from tests.conftest import REPO
-from tests.server_process import listening, served, server_pids
+
+pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +51,9 @@ def test_bad_request_over_http(server: str) -> None:
 
 
 async def test_evaluation_harness_through_the_server(server: str) -> None:
-    from service.evaluation.data import parse_row
-    from service.evaluation.harness import EvalConfig, evaluate
-    from service.evaluation.scorers import HttpScorer
+    from service.core.rows import parse_row
+    from service.offline.evaluation.harness import EvalConfig, evaluate
+    from service.offline.evaluation.scorers import HttpScorer
     from tests.helpers import synthetic_rows
 
     rows = [
@@ -105,7 +107,8 @@ def scored(metrics_text: str) -> float:
 def scored_by(counter_file: Path) -> float:
     """One worker's /v1/score 200s, read from its own file in the metrics directory."""
     total = 0.0
-    for key, value, *_ in MmapedDict.read_all_values_from_file(str(counter_file)):
+    values = MmapedDict.read_all_values_from_file(str(counter_file))  # type: ignore[no-untyped-call]
+    for key, value, *_ in values:
         _name, sample, labels, _help = json.loads(key)
         if sample == "pgenrm_requests_total" and labels.get("route") == "/v1/score":
             total += value if labels.get("status") == "200" else 0.0

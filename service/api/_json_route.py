@@ -14,7 +14,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope
 
-from service.errors import PayloadTooLarge
+from service.api.deps import get_settings
+from service.core.errors import PayloadTooLarge
 
 
 class _BufferedJSONRequest(Request):
@@ -31,7 +32,7 @@ class JSONBodyRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
-            limit: int = request.app.state.settings.max_body_bytes
+            limit = get_settings(request).max_body_bytes
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise _too_large(int(declared), limit)

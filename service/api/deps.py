@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.api.serving import ScoreService
-from service.config import Settings
-from service.state import AppState
+from service.api.state import AppState
+from service.core.config import Settings
 
 
 def get_state(request: Request) -> AppState:

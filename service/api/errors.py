@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import InvalidRequest, MalformedBody, MethodNotAllowed, NotFound, PgenrmError
+from service.core.errors import (
+    InvalidRequest,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    PgenrmError,
+)
 
 log = logging.getLogger("pgenrm.api")
 

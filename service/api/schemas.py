@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from service.engine.chain import Criterion, CriterionScore, EvaluationChain, ParseFailure, Persona
+from service.core.chain import Criterion, CriterionScore, EvaluationChain, ParseFailure, Persona
 
 Text = Annotated[str, StringConstraints(min_length=1)]
 

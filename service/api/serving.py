@@ -22,17 +22,17 @@ from service.api.schemas import (
     Trace,
     Traces,
 )
-from service.config import Settings
+from service.core.chain import ParseFailure
+from service.core.config import Settings
+from service.core.errors import InvalidRequest, ScoringFailed, Unavailable
+from service.core.inputs import Message as DomainMessage
+from service.core.inputs import PreferencePair, ScoringTask
+from service.core.metrics import Metrics
 from service.engine.aggregate import LevelTally, Sample
-from service.engine.chain import ParseFailure
-from service.engine.inputs import Message as DomainMessage
-from service.engine.inputs import PreferencePair, ScoringTask
 from service.engine.parsing import ScoredSample
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoreOutcome, ScoringEngine
-from service.errors import InvalidRequest, ScoringFailed, Unavailable
-from service.metrics import Metrics
 
 
 def _context(context: list[Message] | None, prompt: str | None) -> tuple[DomainMessage, ...]:
@@ -60,7 +60,7 @@ class ScoreService:
 
     async def score(self, request: ScoreRequest) -> ScoreResponse:
         started = time.perf_counter()
-        if not self.engine.backend.ready:
+        if not self.engine.ready:
             raise Unavailable("the scoring backend is still loading; retry shortly", retry_after=5)
         self.check_limits(request)
         history = tuple(to_pair(h) for h in request.history)
@@ -103,7 +103,7 @@ class ScoreService:
         """Request's scaling or the defaults; a user with no history is scored at the prototype
         level only when prototypes are loaded (cold start)."""
         s = self.settings
-        prototypes = self.engine.neighbours.version is not None
+        prototypes = self.engine.prototypes_version is not None
         if request.scaling is not None:
             scaling = Scaling(request.scaling.ind, request.scaling.pro)
         else:
@@ -132,8 +132,6 @@ class ScoreService:
     def _response(
         self, request: ScoreRequest, outcome: ScoreOutcome, cold_start: bool, started: float
     ) -> ScoreResponse:
-        fallback = self.engine.fallback
-        answered = fallback if outcome.degraded and fallback is not None else self.engine.backend
         scores = [
             CandidateResult(
                 index=i,
@@ -153,10 +151,10 @@ class ScoreService:
                 ind=_counts(outcome.ind), pro=_counts(outcome.pro), retried=dict(outcome.retried)
             ),
             traces=_traces(outcome, request.return_traces),
-            backend=answered.name,
-            model=answered.model,
+            backend=outcome.backend,
+            model=outcome.model,
             prompt_version=PROMPT_TEMPLATE_VERSION,
-            prototypes_version=self.engine.neighbours.version,
+            prototypes_version=self.engine.prototypes_version,
             cold_start=cold_start,
             degraded=outcome.degraded,
             seed=outcome.seed,

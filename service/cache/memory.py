@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from service.cache.base import Store
+from cachetools import TLRUCache
+
+from service.engine.cache import Store
+
+
+def _expires(_key: str, entry: tuple[bytes, float], _now: float) -> float:
+    return entry[1]
 
 
 class MemoryStore(Store):
@@ -15,32 +20,23 @@ class MemoryStore(Store):
     def __init__(
         self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._data: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
-        self._max = max_entries
+        # Each entry carries its own expiry time; cachetools evicts expired, then least recent.
+        self._data: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
+            maxsize=max_entries, ttu=_expires, timer=clock
+        )
         self._clock = clock
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        now = self._clock()
         out: list[bytes | None] = []
         for key in keys:
             entry = self._data.get(key)
-            if entry is None:
-                out.append(None)
-            elif entry[1] is not None and entry[1] <= now:
-                del self._data[key]
-                out.append(None)
-            else:
-                self._data.move_to_end(key)
-                out.append(entry[0])
+            out.append(None if entry is None else entry[0])
         return out
 
     async def set_many(self, items: dict[str, bytes], ttl_s: float | None) -> None:
-        expiry = None if ttl_s is None else self._clock() + ttl_s
+        expiry = float("inf") if ttl_s is None else self._clock() + ttl_s
         for key, value in items.items():
             self._data[key] = (value, expiry)
-            self._data.move_to_end(key)
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._data)

@@ -17,14 +17,15 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from service.cache.base import Store, StoreError
-from service.metrics import Metrics
+from service.core.metrics import Metrics
+from service.engine.cache import Store, StoreError
 
 log = logging.getLogger("pgenrm.cache")
 
 
 class RedisStore(Store):
     name = "redis"
+    shared = True
 
     def __init__(
         self,

@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from service.backends.base import Level
-from service.engine.chain import ParseFailure
+from service.core.chain import ParseFailure
+from service.engine.backend import Level
 from service.engine.parsing import ScoredSample
 
 

@@ -14,9 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from service.engine import _rationale
-from service.engine._json_extract import Extracted, extract
-from service.engine.chain import (
+from service.core.chain import (
     CandidateEvaluation,
     Criterion,
     CriterionScore,
@@ -27,6 +25,8 @@ from service.engine.chain import (
     RecoveryFlag,
     SampleOutcome,
 )
+from service.engine import _rationale
+from service.engine._json_extract import Extracted, extract
 
 _T = TypeVar("_T")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.engine.inputs import Message, PreferencePair, ScoringTask
+from service.core.inputs import Message, PreferencePair, ScoringTask
 
 PROMPT_TEMPLATE_VERSION = "pgenrm-prompt-1"
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from service.core.chain import CandidateEvaluation, Criterion, Persona
 from service.engine._rationale import weighted_mean
-from service.engine.chain import CandidateEvaluation, Criterion, Persona
 from service.engine.prompts import response_key
 
 

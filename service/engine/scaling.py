@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.backends.base import SampleGroup
-from service.engine.inputs import PreferencePair, ScoringTask, history_fingerprint
+from service.core.inputs import PreferencePair, ScoringTask, history_fingerprint
+from service.engine.backend import SampleGroup
 
 
 @dataclass(frozen=True, slots=True)

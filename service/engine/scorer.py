@@ -1,6 +1,6 @@
 """The scoring engine: plan samples, call the backend, parse, aggregate, rank.
 
-Works on domain inputs (`service.engine.inputs`) only, so the HTTP API and the evaluation
+Works on domain inputs (`service.core.inputs`) only, so the HTTP API and the evaluation
 harness drive exactly the same code. Never invents a score: if every sample fails, it raises
 `ScoringFailed` with the reasons.
 """
@@ -11,12 +11,15 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from service.backends.base import Backend, BackendError, Completion, SampleGroup
+from service.core.chain import FailureReason, ParseFailure
+from service.core.errors import ScoringFailed, Unavailable
+from service.core.inputs import PreferencePair, ScoringTask
+from service.core.metrics import Metrics
 from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank
-from service.engine.chain import FailureReason, ParseFailure
-from service.engine.inputs import PreferencePair, ScoringTask
+from service.engine.backend import Backend, BackendError, Completion, SampleGroup
 from service.engine.parsing import ScoredSample, parse_scores
 from service.engine.scaling import (
     NeighbourSource,
@@ -26,8 +29,6 @@ from service.engine.scaling import (
     fuse,
     plan_groups,
 )
-from service.errors import ScoringFailed, Unavailable
-from service.metrics import Metrics
 
 log = logging.getLogger("pgenrm.engine")
 
@@ -44,6 +45,19 @@ class EngineOptions:
     deadline_s: float | None = None  # total time for one score; late samples count as timeouts
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """What the engine can say about itself, for /readyz and the response's `backend`/`model`."""
+
+    loaded: bool  # backend (and fallback) started
+    available: bool  # some worker can answer now
+    backend: str
+    model: str
+    fallback: str | None
+    retry_after: int  # seconds a client should wait while unavailable
+    details: dict[str, object]  # the backend's own description (workers, versions)
+
+
 @dataclass
 class ScoreOutcome:
     scores: list[float]
@@ -57,6 +71,8 @@ class ScoreOutcome:
     samples: list[Sample]
     trace: Sample | None
     seed: int
+    backend: str  # who wrote the chains: the backend, or the fallback when degraded
+    model: str
     retried: Counter[str] = field(default_factory=Counter)
     degraded: bool = False  # answered by the fallback backend
 
@@ -70,11 +86,59 @@ class ScoringEngine:
         fallback: Backend | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        self.backend = backend
-        self.neighbours = neighbours or NoNeighbours()
+        self._backend = backend
+        self._neighbours = neighbours or NoNeighbours()
         self.options = options or EngineOptions()
-        self.fallback = fallback  # answers (flagged degraded) when every worker is down
-        self.metrics = metrics
+        self._fallback = fallback  # answers (flagged degraded) when every worker is down
+        self._metrics = metrics
+
+    # --- the small public surface the serving layer and the jobs use -------------------------
+
+    async def start(self) -> None:
+        """Load the fallback, then the backend (the expensive part: models, connections)."""
+        if self._fallback is not None:
+            await self._fallback.start()
+        await self._backend.start()
+
+    async def close(self) -> None:
+        await self._backend.close()
+        if self._fallback is not None:
+            await self._fallback.close()
+
+    @property
+    def ready(self) -> bool:
+        """Started: requests can be scored (by the backend, or its fallback)."""
+        return self._backend.ready and (self._fallback is None or self._fallback.ready)
+
+    def readiness(self) -> Readiness:
+        backend, fallback = self._backend, self._fallback
+        return Readiness(
+            loaded=self.ready,
+            available=backend.available,
+            backend=backend.name,
+            model=backend.model,
+            fallback=fallback.name if fallback is not None else None,
+            retry_after=backend.retry_after(),
+            details=backend.describe(),
+        )
+
+    @property
+    def scorer(self) -> str:
+        """`backend:model`, as evaluation reports name what scored."""
+        return f"{self._backend.name}:{self._backend.model}"
+
+    @property
+    def prototypes_version(self) -> str | None:
+        """The prototype artefact serving Pro-M samples, or None when none is loaded."""
+        return self._neighbours.version
+
+    def use_neighbours(self, neighbours: NeighbourSource) -> None:
+        """Plug in prototype-level scaling (once the artefact is loaded)."""
+        self._neighbours = neighbours
+
+    async def warm(self, texts: Sequence[tuple[str, str]], progress: bool = False) -> None:
+        """Precompute what scoring these (prompt, response) texts needs (batch jobs)."""
+        await self._backend.warm(texts, progress)
 
     async def score(
         self,
@@ -89,12 +153,12 @@ class ScoringEngine:
         neighbours = []
         if scaling.pro:
             started = time.perf_counter()
-            neighbours = await self.neighbours.neighbours(user_id, history, task, scaling.pro)
-            if self.metrics is not None and self.neighbours.version is not None:
-                self.metrics.prototype_lookup.observe(time.perf_counter() - started)
+            neighbours = await self._neighbours.neighbours(user_id, history, task, scaling.pro)
+            if self._metrics is not None and self._neighbours.version is not None:
+                self._metrics.prototype_lookup.observe(time.perf_counter() - started)
             missing = scaling.pro - min(len(neighbours), scaling.pro)
             if missing:
-                reason = "no_prototypes" if self.neighbours.version is None else "no_neighbours"
+                reason = "no_prototypes" if self._neighbours.version is None else "no_neighbours"
                 pro.skipped[reason] += missing
         groups = plan_groups(
             user_id, history, task, scaling, neighbours, seed, rotate=self.options.rotate_candidates
@@ -131,6 +195,8 @@ class ScoringEngine:
             samples=samples,
             trace=samples[trace_index] if trace_index >= 0 else None,
             seed=seed,
+            backend=self._backend.name,
+            model=self._backend.model,
             retried=retried,
         )
 
@@ -143,12 +209,14 @@ class ScoringEngine:
         seed: int,
     ) -> ScoreOutcome:
         """Every worker is down: the fallback backend answers (flagged), or a 503."""
-        if self.fallback is None:
+        if self._fallback is None:
             raise Unavailable(
-                f"every {self.backend.name} worker is down; retry later",
-                retry_after=self.backend.retry_after(),
+                f"every {self._backend.name} worker is down; retry later",
+                retry_after=self._backend.retry_after(),
             )
-        engine = ScoringEngine(self.fallback, self.neighbours, self.options, metrics=self.metrics)
+        engine = ScoringEngine(
+            self._fallback, self._neighbours, self.options, metrics=self._metrics
+        )
         outcome = await engine.score(user_id, history, task, scaling, seed)
         outcome.degraded = True
         return outcome
@@ -199,11 +267,11 @@ class ScoringEngine:
             return [Sample(group.level, group.source, failure, group.order) for _ in range(count)]
 
         try:
-            completions = await self.backend.generate(group)
+            completions = await self._backend.generate(group)
         except BackendError as error:
             return failed(error.reason, error.detail, group.n)
         except Exception as error:  # a backend bug costs this group's samples, never the request
-            log.exception("backend %s failed on a %s group", self.backend.name, group.level)
+            log.exception("backend %s failed on a %s group", self._backend.name, group.level)
             return failed("backend_error", f"{type(error).__name__}: {error}", group.n)
         samples = [
             Sample(group.level, group.source, _outcome(c, k), group.order)

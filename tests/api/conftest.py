@@ -5,11 +5,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from prototypes.embed import Embedder
 from service.app import create_app
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
-from service.config import Settings
+from service.core.config import Settings
+from service.core.embedder import Embedder
 from tests.helpers import wait_ready
 
 

@@ -8,8 +8,8 @@ import threading
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.backends.base import Completion, SampleGroup
-from service.config import Settings
+from service.core.config import Settings
+from service.engine.backend import Completion, SampleGroup
 from tests.engine.fakes import ScriptedBackend, chain_text
 from tests.helpers import wait_ready
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from prototypes.embed import Embedder
-from service.backends.base import SampleGroup
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import (
     DEFAULT_PARAMS_PATH,
@@ -16,8 +14,10 @@ from service.backends.embedded.params import (
     load_params,
     prior_params,
 )
-from service.engine.chain import EvaluationChain
-from service.engine.inputs import Message, PreferencePair
+from service.core.chain import EvaluationChain
+from service.core.embedder import Embedder
+from service.core.inputs import Message, PreferencePair
+from service.engine.backend import SampleGroup
 from service.engine.parsing import ScoredSample, parse_chain, parse_scores
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoringEngine

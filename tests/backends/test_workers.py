@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from service.backends.openai.workers import CircuitBreaker, Worker, normalise_url, rendezvous_order
-from service.config import Settings
+from service.core.config import Settings
 
 
 def workers(n: int) -> list[Worker]:
@@ -51,5 +51,5 @@ def test_urls_are_normalised() -> None:
 def test_openai_settings_need_urls_and_split_commas() -> None:
     with pytest.raises(ValueError, match="PGENRM_OPENAI_URLS"):
         Settings(backend="openai")
-    s = Settings(backend="openai", openai_urls="http://a:8000/v1, http://b:8000/v1")  # type: ignore[arg-type]
+    s = Settings(backend="openai", openai_urls="http://a:8000/v1, http://b:8000/v1")
     assert s.openai_urls == ["http://a:8000/v1", "http://b:8000/v1"]

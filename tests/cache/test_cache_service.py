@@ -10,18 +10,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from prototypes.embed import Embedder, load_embedder
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
-from service.cache.caches import Caches
 from service.cache.memory import MemoryStore
 from service.cache.redis import RedisStore
+from service.core.embedder import Embedder, load_embedder
+from service.core.metrics import Metrics
+from service.engine.cache import Caches
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoringEngine
-from service.metrics import Metrics
+from service.testing.redis_process import RedisServer
+from service.testing.server_process import served
+from tests.fixtures import redis_server
 from tests.helpers import LONG, QA, SHORT, history_json, pair, prefers, task
-from tests.redis_process import RedisServer, redis_server
-from tests.server_process import served
+
+pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
 
 CANDIDATES = [(LONG, SHORT), (SHORT, LONG), (LONG, "I don't know."), ("Steep it briefly.", LONG)]
 

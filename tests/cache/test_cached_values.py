@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prototypes.embed import Embedder
 from service.backends.embedded.params import load_params
 from service.backends.embedded.views import TextViews, ViewBuilder
+from service.core.embedder import Embedder
 from tests.helpers import LONG, SHORT
 
 

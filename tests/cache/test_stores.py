@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.cache.base import StoreError
-from service.cache.caches import Caches
 from service.cache.memory import MemoryStore
 from service.cache.redis import RedisStore
-from service.metrics import Metrics
-from tests.redis_process import RedisServer, redis_server
+from service.core.metrics import Metrics
+from service.engine.cache import Caches, StoreError
+from service.testing.redis_process import RedisServer
+from tests.fixtures import redis_server
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from service.cli import build_parser
-from service.config import Settings
-from service.metrics import Metrics
+from service.core.config import Settings
+from service.core.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

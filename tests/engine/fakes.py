@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from service.backends.base import Backend, BackendError, Completion, SampleGroup
-from service.engine.chain import CandidateEvaluation, Criterion, CriterionScore, Persona
-from service.engine.inputs import PreferencePair, ScoringTask
+from service.core.chain import CandidateEvaluation, Criterion, CriterionScore, Persona
+from service.core.inputs import PreferencePair, ScoringTask
+from service.engine.backend import Backend, BackendError, Completion, SampleGroup
 from service.engine.render import render_chain
 from service.engine.scaling import Neighbour, NeighbourSource
 

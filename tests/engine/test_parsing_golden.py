@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.engine.chain import (
+from service.core.chain import (
     CandidateEvaluation,
     Criterion,
     CriterionScore,

@@ -1,4 +1,4 @@
-from service.engine.inputs import Message, PreferencePair, ScoringTask
+from service.core.inputs import Message, PreferencePair, ScoringTask
 from service.engine.prompts import build_messages, response_key
 
 

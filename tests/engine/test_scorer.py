@@ -1,9 +1,9 @@
 import pytest
 
-from service.backends.base import BackendError, Completion, SampleGroup
+from service.core.errors import ScoringFailed
+from service.engine.backend import BackendError, Completion, SampleGroup
 from service.engine.scaling import Neighbour, Scaling
 from service.engine.scorer import EngineOptions, ScoringEngine
-from service.errors import ScoringFailed
 from tests.engine.fakes import ListNeighbours, ScriptedBackend, boom, chain_text
 from tests.helpers import prefers, task
 
@@ -127,7 +127,7 @@ async def test_deadline_turns_late_groups_into_timeouts() -> None:
 
 
 async def test_every_worker_down_is_503_or_the_flagged_fallback() -> None:
-    from service.errors import Unavailable
+    from service.core.errors import Unavailable
 
     down = ScriptedBackend(lambda g, n: BackendError("unavailable", "no worker reachable"))
     with pytest.raises(Unavailable) as unavailable:

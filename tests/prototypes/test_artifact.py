@@ -10,15 +10,19 @@ import numpy as np
 import pytest
 
 from prototypes.artifact import ArtifactError, latest_version, read_artifact
-from prototypes.embed import Embedder
 from prototypes.index import ProfileIndex
-from prototypes.job import JobConfig, learn_job
 from prototypes.learn import LearnConfig
-from prototypes.neighbours import PrototypeNeighbours, PrototypeStore
-from prototypes.profiles import ProfileBuilder
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
+from service.core.embedder import Embedder
+from service.core.inputs import PreferencePair
+from service.neighbours.profiles import ProfileBuilder
+from service.neighbours.source import PrototypeNeighbours
+from service.neighbours.store import PrototypeStore
+from service.offline.prototype_learning.job import JobConfig, learn_job
 from tests.helpers import LONG, SHORT, prefers, synthetic_rows, task, write_jsonl
+
+pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
 
 USERS = ("terse-a", "terse-b", "terse-c", "verbose-a", "verbose-b", "verbose-c")
 
@@ -88,12 +92,14 @@ async def test_a_user_never_appears_among_its_own_neighbours(
         rows = [store.current.row_of[u.user_id] for u in store.current.users]  # type: ignore[union-attr]
         assert len(found) == 5 and all(len(n.history) == 3 for n in found)
         assert all(user not in n.label for n in found)  # labels never carry user ids
-        own = store.current.users[store.current.row_of[user]].pairs  # type: ignore[union-attr]
+        stored = store.current.users[store.current.row_of[user]].pairs  # type: ignore[union-attr]
+        own = {PreferencePair.from_json(p) for p in stored}
         assert all(set(n.history).isdisjoint(own) for n in found), user
         assert rows
     # The nearest prototype's users come first: a terse user's first neighbours are terse too.
     first = await source.neighbours("terse-a", (), task(LONG, SHORT), m=2)
-    terse_pairs = {p for u in store.current.users if u.user_id.startswith("terse") for p in u.pairs}  # type: ignore[union-attr]
+    terse_users = [u for u in store.current.users if u.user_id.startswith("terse")]  # type: ignore[union-attr]
+    terse_pairs = {PreferencePair.from_json(p) for u in terse_users for p in u.pairs}
     assert all(set(n.history) <= terse_pairs for n in first)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header
 
 from prototypes.artifact import ArtifactError
 from service.api.deps import StateDep
-from service.errors import Conflict, InvalidRequest, Unauthorized
+from service.core.errors import Conflict, InvalidRequest, Unauthorized
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.api.deps import StateDep
-from service.errors import Unavailable
+from service.core.errors import Unavailable
 
 router = APIRouter(tags=["health"])
 
@@ -22,20 +22,20 @@ async def healthz() -> dict[str, str]:
 async def readyz(state: StateDep) -> dict[str, Any]:
     """200 only once the embedder and the backend are loaded."""
     engine = state.engine
-    backend, fallback = engine.backend, engine.fallback
+    ready = engine.readiness()
     if state.startup_error is not None:
         raise Unavailable(f"start-up failed: {state.startup_error}", retry_after=30)
-    if not backend.ready or (fallback is not None and not fallback.ready):
+    if not ready.loaded:
         raise Unavailable("loading the embedder and backend", retry_after=5)
     if state.settings.prototypes_dir is not None and state.prototypes is None:
         raise Unavailable("loading the prototype artefact", retry_after=5)
-    if not backend.available and fallback is None:
-        raise Unavailable(f"every {backend.name} worker is down", retry_after=backend.retry_after())
+    if not ready.available and ready.fallback is None:
+        raise Unavailable(f"every {ready.backend} worker is down", retry_after=ready.retry_after)
     return {
-        "status": "ready" if backend.available else "degraded",
-        "backend": backend.name,
-        "model": backend.model,
-        "fallback": fallback.name if fallback is not None else None,
-        "prototypes_version": engine.neighbours.version,
-        **backend.describe(),
+        "status": "ready" if ready.available else "degraded",
+        "backend": ready.backend,
+        "model": ready.model,
+        "fallback": ready.fallback,
+        "prototypes_version": engine.prototypes_version,
+        **ready.details,
     }

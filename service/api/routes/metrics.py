@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.deps import StateDep
-from service.metrics import exposition
+from service.core.metrics import exposition
 
 router = APIRouter(tags=["operations"])
 

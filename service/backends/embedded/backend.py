@@ -17,8 +17,6 @@ from functools import partial
 import numpy as np
 from tqdm import tqdm
 
-from prototypes.embed import Embedder
-from service.backends.base import Backend, Completion, SampleGroup
 from service.backends.embedded import persona as words
 from service.backends.embedded.features import style_facts
 from service.backends.embedded.params import EmbeddedParams
@@ -31,10 +29,12 @@ from service.backends.embedded.usermodel import (
     infer,
 )
 from service.backends.embedded.views import TextViews, ViewBuilder, qa_text
-from service.cache.caches import Caches
-from service.cache.caches import key as cache_key
-from service.engine.chain import CandidateEvaluation, Criterion, CriterionScore
-from service.engine.inputs import history_fingerprint
+from service.core.chain import CandidateEvaluation, Criterion, CriterionScore
+from service.core.embedder import Embedder
+from service.core.inputs import history_fingerprint
+from service.engine.backend import Backend, Completion, SampleGroup
+from service.engine.cache import Caches
+from service.engine.cache import key as cache_key
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.render import final_score, render_chain
 

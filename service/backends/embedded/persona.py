@@ -11,7 +11,7 @@ import numpy as np
 
 from service.backends.embedded.rubric import NEUTRAL, PlannedCriterion
 from service.backends.embedded.usermodel import CONTENT, WORDING, UserModel
-from service.engine.chain import Persona
+from service.core.chain import Persona
 
 # key -> (name, earns/loses) when the user wants more of it, and when less.
 _CRITERIA: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {

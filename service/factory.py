@@ -1,0 +1,70 @@
+"""Build the configured backend from settings (the only place that knows every backend)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from service.backends.embedded.backend import EmbeddedBackend
+from service.backends.embedded.params import load_params
+from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
+from service.cache.memory import MemoryStore
+from service.cache.redis import RedisStore
+from service.core.config import Settings
+from service.core.embedder import load_embedder
+from service.core.metrics import Metrics
+from service.engine.backend import Backend
+from service.engine.cache import Caches, Store
+
+
+def build_caches(settings: Settings, metrics: Metrics | None = None) -> Caches:
+    store: Store
+    if settings.redis_url:
+        store = RedisStore(settings.redis_url, metrics, timeout_s=settings.redis_timeout_s)
+    else:
+        store = MemoryStore(settings.cache_max_entries)
+    return Caches(store, metrics, settings.cache_ttl_s)
+
+
+def build_embedded(settings: Settings, caches: Caches | None = None) -> EmbeddedBackend:
+    embedder = partial(
+        load_embedder,
+        settings.embedder,
+        max_seq_length=settings.embedder_max_seq_length,
+        cache_size=settings.embedder_cache_size,
+        disk_cache=settings.embedder_disk_cache,
+        precision=settings.embedder_precision,
+    )
+    return EmbeddedBackend(embedder, load_params(settings.embedded_params), caches)
+
+
+def build_openai(settings: Settings) -> OpenAIBackend:
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return OpenAIBackend(
+        OpenAIOptions(
+            urls=tuple(settings.openai_urls),
+            model=settings.openai_model,
+            api_key=key,
+            temperature=settings.openai_temperature,
+            top_p=settings.openai_top_p,
+            max_tokens=settings.openai_max_tokens,
+            connect_timeout_s=settings.openai_connect_timeout_s,
+            read_timeout_s=settings.openai_read_timeout_s,
+            retries=settings.openai_retries,
+            max_concurrency=settings.openai_max_concurrency,
+            structured=settings.openai_structured,
+            health_interval_s=settings.openai_health_interval_s,
+        )
+    )
+
+
+def build_backend(settings: Settings, caches: Caches | None = None) -> Backend:
+    if settings.backend == "openai":
+        return build_openai(settings)
+    return build_embedded(settings, caches)
+
+
+def build_fallback(settings: Settings, caches: Caches | None = None) -> Backend | None:
+    """The embedded backend behind an LLM backend, when degraded answers are enabled."""
+    if settings.backend != "embedded" and settings.fallback_embedded:
+        return build_embedded(settings, caches)
+    return None

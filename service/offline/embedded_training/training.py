@@ -1,0 +1,303 @@
+"""`pgenrm train-embedded`: learn the embedded backend's expert library from training rows.
+
+Only `train`/`val` rows are read; `test` rows never reach a fit. For every training user with
+enough pairs (or, past `max_experts` users, every cluster of similar users) and for the pooled
+population, it fits one Bradley-Terry logistic regression per view (style, content, wording),
+scales each view's margin to unit spread, and calibrates the sum to log-odds. The result is a
+small versioned file whose manifest records the data hashes it came from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from tqdm import tqdm
+
+from service.backends.embedded.features import style_matrix
+from service.backends.embedded.lexical import CharNgrams, fit_idf
+from service.backends.embedded.params import Calibration, EmbeddedParams, Expert
+from service.backends.embedded.views import qa_text
+from service.core.embedder import Embedder
+from service.core.rows import Row, load_rows
+from service.offline.embedded_training.calibration import calibrate
+
+F64 = npt.NDArray[np.float64]
+Group = tuple[str, str, npt.NDArray[np.int64]]  # (label, kind, row indices) of one expert
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Inverse L2 strength per view: chosen per expert by cross-validation over `c_grid`
+    # (held-out log-loss); these are the fallbacks for experts too small to cross-validate.
+    c_style: float = 0.3
+    c_content: float = 0.1
+    c_wording: float = 0.3
+    c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    cv_folds: int = 3
+    cv_max_pairs: int = 3000  # C is chosen on at most this many of an expert's pairs
+    # The identification experts (history likelihoods for the posterior) are fitted with little
+    # regularisation, so that a returning user's history is recognised by the profile it taught.
+    identify_c: tuple[float, float, float] = (3.0, 3.0, 10.0)
+    min_pairs: int = 30  # fewer pairs than this: the user only feeds the population expert
+    max_experts: int = 64  # more users than this: one expert per cluster of similar users
+    wording_top: int = 40_000  # wording weights kept per expert (largest magnitudes)
+    max_population_rows: int = 20_000
+    calibrate: bool = True  # tune the trust in short histories on val rows (see calibration.py)
+    seed: int = 0
+
+
+@dataclass
+class Corpus:
+    """Training rows as differences of per-text views (text = a response in its prompt)."""
+
+    rows: list[Row]
+    dataset: list[str]
+    style: F64  # (n_texts, S) standardised
+    content: F64  # (n_texts, 2*dim)
+    wording: sp.csr_matrix  # (n_texts, N)
+    chosen: npt.NDArray[np.int64]  # per row: text index
+    rejected: npt.NDArray[np.int64]
+    style_mean: F64
+    style_std: F64
+    idf: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]
+
+    def diff(self, index: npt.NDArray[np.int64]) -> tuple[F64, F64, sp.csr_matrix]:
+        c, r = self.chosen[index], self.rejected[index]
+        return (
+            self.style[c] - self.style[r],
+            self.content[c] - self.content[r],
+            sp.csr_matrix(self.wording[c] - self.wording[r]),
+        )
+
+
+def build_corpus(
+    rows: Sequence[Row], datasets: Sequence[str], embedder: Embedder, progress: bool = True
+) -> Corpus:
+    keys: dict[tuple[str, str], int] = {}
+    chosen: list[int] = []
+    rejected: list[int] = []
+    for row in rows:
+        for answer, out in ((row.chosen, chosen), (row.rejected, rejected)):
+            out.append(keys.setdefault((row.as_pair().prompt, answer), len(keys)))
+    prompts = [p for p, _ in keys]
+    answers = [a for _, a in keys]
+    raw = style_matrix(answers, prompts)
+    mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
+    idf = fit_idf(answers)
+    texts = [qa_text(p, a) for p, a in keys] + answers
+    vectors = np.zeros((len(texts), embedder.dim), np.float32)
+    batch = 256
+    for start in tqdm(
+        range(0, len(texts), batch), desc="embedding", unit="batch", disable=not progress
+    ):
+        vectors[start : start + batch] = embedder.encode(texts[start : start + batch])
+    content = np.hstack([vectors[: len(keys)], vectors[len(keys) :]]).astype(np.float64)
+    wording = CharNgrams(*idf).transform(answers)
+    return Corpus(
+        rows=list(rows),
+        dataset=list(datasets),
+        style=(raw - mean) / std,
+        content=content,
+        wording=wording,
+        chosen=np.array(chosen, np.int64),
+        rejected=np.array(rejected, np.int64),
+        style_mean=mean,
+        style_std=std,
+        idf=idf,
+    )
+
+
+def _bradley_terry(x: Any, c: float) -> F64:
+    """Weights of a symmetric BT logistic regression (no intercept) on differences x."""
+    from sklearn.linear_model import LogisticRegression
+
+    both = sp.vstack([x, -x]).tocsr() if sp.issparse(x) else np.vstack([x, -x])
+    labels = np.r_[np.ones(x.shape[0]), np.zeros(x.shape[0])]
+    model = LogisticRegression(C=c, fit_intercept=False, max_iter=3000)
+    return np.asarray(model.fit(both, labels).coef_.ravel(), dtype=np.float64)
+
+
+def _cross_validated_c(x: Any, fallback: float, config: TrainConfig) -> float:
+    """The C of `config.c_grid` with the lowest held-out log-loss (k-fold over pairs)."""
+    n = x.shape[0]
+    if n < 10 * config.cv_folds or len(config.c_grid) < 2:
+        return fallback
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(n)[: config.cv_max_pairs]
+    folds = np.array_split(order, config.cv_folds)
+    losses = []
+    for c in config.c_grid:
+        loss = 0.0
+        for f, held in enumerate(folds):
+            rest = np.concatenate([g for j, g in enumerate(folds) if j != f])
+            w = _bradley_terry(x[rest], c)
+            margin = np.asarray(x[held] @ w).ravel()
+            loss += float(np.logaddexp(0.0, -margin).sum())
+        losses.append(loss)
+    return float(config.c_grid[int(np.argmin(losses))])
+
+
+def fit_expert(
+    corpus: Corpus,
+    index: npt.NDArray[np.int64],
+    label: str,
+    kind: str,
+    config: TrainConfig,
+    fixed_c: tuple[float, float, float] | None = None,
+) -> Expert:
+    """One expert; C per view by cross-validation unless `fixed_c` is given."""
+    from sklearn.linear_model import LogisticRegression
+
+    views = corpus.diff(index)
+    weights, margins = [], []
+    chosen_c: list[float] = []
+    fallback = (config.c_style, config.c_content, config.c_wording)
+    for j, x in enumerate(views):
+        c = fixed_c[j] if fixed_c else _cross_validated_c(x, fallback[j], config)
+        chosen_c.append(c)
+        w = _bradley_terry(x, c)
+        m = np.asarray(x @ w).ravel()
+        scale = float(m.std()) + 1e-9
+        weights.append(w / scale)
+        margins.append(m / scale)
+    total = np.sum(margins, axis=0)
+    calib = LogisticRegression(fit_intercept=False).fit(
+        np.r_[total, -total][:, None], np.r_[np.ones(total.size), np.zeros(total.size)]
+    )
+    beta = float(calib.coef_.ravel()[0])
+    style, content, wording = (beta * w for w in weights)
+    top = np.argsort(-np.abs(wording))[: config.wording_top]
+    top = np.sort(top[wording[top] != 0])
+    return Expert(
+        label=label,
+        kind=kind,
+        n_pairs=int(index.size),
+        style=style.astype(np.float32),
+        content=content.astype(np.float32),
+        wording_index=top.astype(np.int64),
+        wording_value=wording[top].astype(np.float32),
+        regularisation=tuple(chosen_c),
+    )
+
+
+def expert_groups(
+    corpus: Corpus, config: TrainConfig
+) -> list[tuple[str, str, npt.NDArray[np.int64]]]:
+    """(label, kind, row indices) per expert: users, or clusters of users past `max_experts`."""
+    by_user: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, row in enumerate(corpus.rows):
+        by_user[(corpus.dataset[i], row.user_id)].append(i)
+    users = [(key, np.array(ix)) for key, ix in by_user.items() if len(ix) >= config.min_pairs]
+    if len(users) <= config.max_experts:
+        counters: dict[str, int] = defaultdict(int)
+        out = []
+        for (dataset, _), index in users:
+            counters[dataset] += 1
+            out.append((f"{dataset}/profile-{counters[dataset]}", "user", index))
+        return out
+    # Cluster users by their mean preference direction in content space.
+    directions = np.stack([corpus.diff(ix)[1].mean(axis=0) for _, ix in users])
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True) + 1e-12
+    assignment = _kmeans(directions, config.max_experts, config.seed)
+    clusters = []
+    for j in range(config.max_experts):
+        members = [ix for (_, ix), a in zip(users, assignment, strict=True) if a == j]
+        if members:
+            clusters.append((f"cluster-{j + 1}", "cluster", np.concatenate(members)))
+    return clusters
+
+
+def _kmeans(x: F64, k: int, seed: int) -> npt.NDArray[np.int64]:
+    import faiss
+
+    km = faiss.Kmeans(x.shape[1], k, niter=30, seed=seed, spherical=True, verbose=False)
+    km.train(x.astype(np.float32))
+    _, assignment = km.index.search(x.astype(np.float32), 1)
+    return np.asarray(assignment.ravel(), np.int64)
+
+
+def train(
+    paths: Sequence[Path],
+    out: Path,
+    embedder: Embedder,
+    config: TrainConfig | None = None,
+    progress: bool = True,
+) -> EmbeddedParams:
+    config = config or TrainConfig()
+    started = time.time()
+    rows: list[Row] = []
+    datasets: list[str] = []
+    sources: list[dict[str, Any]] = []
+    for path in paths:
+        loaded, report = load_rows(path)
+        kept = [r for r in loaded if r.split in ("train", "val")]
+        name = str(kept[0].extras.get("dataset") or path.name.split(".")[0]) if kept else path.stem
+        rows += kept
+        datasets += [name] * len(kept)
+        sources.append(
+            {
+                "path": str(path),
+                "sha256": report.sha256,
+                "dataset": name,
+                "rows_used": len(kept),
+                "malformed": report.malformed_total,
+            }
+        )
+    if not rows:
+        raise ValueError("no train/val rows to learn from")
+    corpus = build_corpus(rows, datasets, embedder, progress)
+    groups = expert_groups(corpus, config)
+    rng = np.random.default_rng(config.seed)
+    everyone = np.arange(len(rows))
+    if everyone.size > config.max_population_rows:
+        everyone = np.sort(rng.choice(everyone, config.max_population_rows, replace=False))
+    groups.append(("population", "population", everyone))
+
+    def fit_all(chosen: Sequence[Group]) -> tuple[tuple[Expert, ...], tuple[Expert, ...]]:
+        """(prediction experts, identification experts) for these groups."""
+        experts, identifiers = [], []
+        for label, kind, index in tqdm(chosen, desc="experts", unit="expert", disable=not progress):
+            experts.append(fit_expert(corpus, index, label, kind, config))
+            identifiers.append(fit_expert(corpus, index, label, kind, config, config.identify_c))
+        return tuple(experts), tuple(identifiers)
+
+    skeleton = EmbeddedParams(
+        version=f"learnt-{time.strftime('%Y%m%d')}-{sources[0]['sha256'][:8]}",
+        style_mean=corpus.style_mean.astype(np.float32),
+        style_std=corpus.style_std.astype(np.float32),
+        idf_index=corpus.idf[0],
+        idf_value=corpus.idf[1],
+        experts=(),
+        embedder=embedder.name,
+        content_dim=corpus.content.shape[1],
+    )
+    calibration, search = Calibration(), {"skipped": "disabled"}
+    if config.calibrate:
+        calibration, search = calibrate(corpus, fit_all, groups, skeleton, seed=config.seed)
+    experts, identifiers = fit_all(groups)
+    params = replace(
+        skeleton,
+        experts=experts,
+        identifiers=identifiers,
+        calibration=calibration,
+        manifest={
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data": sources,
+            "splits_used": ["train", "val"],
+            "rows": len(rows),
+            "users": len({(d, r.user_id) for d, r in zip(datasets, rows, strict=True)}),
+            "hyper_parameters": asdict(config),
+            "calibration_search": search,
+            "train_seconds": round(time.time() - started, 1),
+        },
+    )
+    params.save(out)
+    return params

@@ -1,0 +1,89 @@
+"""`pgenrm serve` as a real subprocess on a free loopback port, ready when `/readyz` says so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from service.testing._ports import REPO, free_port
+
+
+@contextmanager
+def served(env: dict[str, str], timeout_s: float = 120.0) -> Iterator[str]:
+    """Start the server with these PGENRM_* variables on top of ours; yield its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, "PGENRM_LOG_LEVEL": "warning", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"server exited with {proc.returncode}:\n{out}")
+            try:
+                # /readyz answers once one worker has loaded; every worker listens once loaded
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200 and (
+                    listening(port) >= int(env.get("PGENRM_WORKERS", "1"))
+                ):
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready after {timeout_s:.0f} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process we can read."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # exited meanwhile
+            continue
+        table[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+    return table
+
+
+def server_pids(url: str) -> list[int]:
+    """The serving processes behind `url`: the server itself, or its workers if it has any."""
+    port = url.rsplit(":", 1)[1]
+    table = _processes()
+    servers = {p for p, (_, cmd) in table.items() if f"serve --host 127.0.0.1 --port {port}" in cmd}
+    workers = sorted(  # uvicorn's workers, not multiprocessing's resource tracker
+        p for p, (parent, cmd) in table.items() if parent in servers and "spawn_main" in cmd
+    )
+    return workers or sorted(servers)
+
+
+def listening(port: int) -> int:
+    """How many sockets listen on this loopback port (IPv4)."""
+    local = f":{port:04X} "
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if local in row and row.split()[3] == "0A")
