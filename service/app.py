@@ -16,17 +16,28 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import __version__
+from service.api.batch import BatchService
 from service.api.errors import install_error_handlers
 from service.api.middleware import MetricsMiddleware
-from service.api.routes import admin, health, metrics, score
+from service.api.openrlhf import OpenRLHFService
+from service.api.routes import admin, health, metrics, openrlhf, score, users
 from service.api.serving import ScoreService
 from service.api.state import AppState
+from service.api.users import UserService
 from service.backends.embedded.backend import EmbeddedBackend
 from service.core.config import Settings
 from service.core.metrics import Metrics, multiprocess, process_exited
 from service.engine.backend import Backend
 from service.engine.scorer import EngineOptions, ScoringEngine
-from service.factory import build_backend, build_caches, build_embedded, build_fallback
+from service.factory import (
+    build_backend,
+    build_caches,
+    build_embedded,
+    build_fallback,
+    build_groups,
+    build_idempotency,
+    build_users,
+)
 from service.neighbours.profiles import ProfileBuilder
 from service.neighbours.source import PrototypeNeighbours
 from service.neighbours.store import PrototypeStore
@@ -44,6 +55,8 @@ def build_state(
     for b in (backend, fallback):
         if b is not None:
             b.metrics = metrics
+        if isinstance(b, EmbeddedBackend) and b.caches is None:
+            b.caches = caches  # one handed in ready-made (tests) still caches like the app's
     engine = ScoringEngine(
         backend,
         options=EngineOptions(
@@ -57,10 +70,16 @@ def build_state(
         metrics=metrics,
     )
     embedded = next((b for b in (backend, fallback) if isinstance(b, EmbeddedBackend)), None)
+    users = build_users(settings)
+    scorer = ScoreService(engine, settings, metrics, users, build_groups(settings))
     return AppState(
         settings=settings,
         engine=engine,
-        score_service=ScoreService(engine, settings, metrics),
+        score_service=scorer,
+        user_service=UserService(users, caches, engine, settings),
+        batch_service=BatchService(scorer, settings),
+        openrlhf_service=OpenRLHFService(scorer),
+        idempotency=build_idempotency(settings),
         metrics=metrics,
         caches=caches,
         embedded=embedded,
@@ -130,6 +149,9 @@ def create_app(
             if state.prototypes is not None:
                 await state.prototypes.close()
             await state.caches.close()
+            await state.user_service.store.close()
+            await state.score_service.groups.close()
+            await state.idempotency.close()
             process_exited()
 
     app = FastAPI(
@@ -142,6 +164,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=app.router.routes)
     app.include_router(score.router)
+    app.include_router(users.router)
+    app.include_router(openrlhf.router)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics.router)

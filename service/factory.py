@@ -1,4 +1,7 @@
-"""Build the configured backend from settings (the only place that knows every backend)."""
+"""Build what settings name: backends, caches, the user store, group and idempotency stores.
+
+The one place that knows every implementation; everything else receives what it needs.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,16 @@ from service.backends.embedded.params import load_params
 from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
 from service.cache.memory import MemoryStore
 from service.cache.redis import RedisStore
+from service.coordination.groups import GroupAssembler, MemoryGroups, RedisGroups
+from service.coordination.idempotency import Idempotency, MemoryIdempotency, RedisIdempotency
 from service.core.config import Settings
 from service.core.embedder import load_embedder
 from service.core.metrics import Metrics
 from service.engine.backend import Backend
 from service.engine.cache import Caches, Store
+from service.users.base import UserStore
+from service.users.redis import RedisUserStore
+from service.users.sqlite import SQLiteUserStore
 
 
 def build_caches(settings: Settings, metrics: Metrics | None = None) -> Caches:
@@ -55,6 +63,32 @@ def build_openai(settings: Settings) -> OpenAIBackend:
             health_interval_s=settings.openai_health_interval_s,
         )
     )
+
+
+def build_users(settings: Settings) -> UserStore:
+    """Redis when configured (shared by replicas), else one SQLite file under the state dir."""
+    if settings.redis_url:
+        return RedisUserStore(settings.redis_url, settings.max_stored_pairs)
+    return SQLiteUserStore(settings.state_dir / "users.sqlite3", settings.max_stored_pairs)
+
+
+def build_groups(settings: Settings) -> GroupAssembler:
+    if settings.redis_url:
+        return RedisGroups(
+            settings.redis_url,
+            settings.group_wait_s,
+            settings.max_pending_groups,
+            deadline_s=settings.score_deadline_s,
+        )
+    return MemoryGroups(settings.group_wait_s, settings.max_pending_groups)
+
+
+def build_idempotency(settings: Settings) -> Idempotency:
+    if settings.redis_url:
+        return RedisIdempotency(
+            settings.redis_url, settings.idempotency_ttl_s, wait_s=settings.score_deadline_s
+        )
+    return MemoryIdempotency(settings.idempotency_ttl_s)
 
 
 def build_backend(settings: Settings, caches: Caches | None = None) -> Backend:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from service.core.embedder import Embedder, load_embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Stored users go to a throwaway directory, never the developer's ~/.local/state/pgenrm.
+_STATE = tempfile.TemporaryDirectory(prefix="pgenrm-test-state-")
+os.environ.setdefault("PGENRM_STATE_DIR", _STATE.name)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

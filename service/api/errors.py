@@ -36,6 +36,11 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+def responses(codes: dict[int, str]) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses=` for a route: each status it can return, with the envelope."""
+    return {code: {"model": ErrorEnvelope, "description": text} for code, text in codes.items()}
+
+
 def field_path(loc: Sequence[int | str]) -> str:
     """("body", "history", 0, "chosen") -> "history[0].chosen"."""
     out = ""
@@ -50,7 +55,12 @@ def field_path(loc: Sequence[int | str]) -> str:
 
 
 def _from_validation(error: RequestValidationError) -> PgenrmError:
-    problems = error.errors()
+    return validation_error(error.errors())
+
+
+def validation_error(problems: Sequence[Any], prefix: str = "") -> PgenrmError:
+    """pydantic's errors as one `invalid_request` (or `malformed_body`) naming the field;
+    `prefix` places them inside a larger body (e.g. `items[3]`)."""
     if any(p.get("type") == "json_invalid" for p in problems):
         detail = next(p for p in problems if p.get("type") == "json_invalid")
         ctx = detail.get("ctx") or {}
@@ -60,6 +70,8 @@ def _from_validation(error: RequestValidationError) -> PgenrmError:
     details = []
     for p in problems:
         field = field_path(p.get("loc", ()))
+        if prefix:
+            field = prefix if field == "body" else f"{prefix}.{field}"
         message = str(p.get("msg", "invalid")).removeprefix("Value error, ")
         if p.get("type") == "extra_forbidden":
             message = "unknown field (check the spelling; unknown keys are rejected)"

@@ -1,41 +1,42 @@
 """The `/v1/score` serving object: wire request -> engine -> wire response.
 
 Built and tested without FastAPI (like vLLM's `OpenAIServingChat`): the route only hands it the
-validated body. It enforces the size limits that are settings, picks the scaling, and turns the
-engine's outcome into the response with its traces.
+validated body. It resolves the history (inline or stored), enforces the size limits that are
+settings, and scores a request as a "group" of members: one member for a plain call, or the
+members of a `group` (per-sample calls assembled by `service.coordination.groups`), whose
+candidates are scored together in one plan, each member getting its own share of the answer.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
-from service.api.schemas import (
-    CandidateResult,
-    CandidateTrace,
-    HistoryPair,
-    LevelCounts,
-    Message,
-    SampleCounts,
-    SampleTrace,
-    ScoreRequest,
-    ScoreResponse,
-    Trace,
-    Traces,
-)
-from service.core.chain import ParseFailure
+from pydantic import ValidationError
+
+from service.api._members import member_response, unscored_response
+from service.api.errors import validation_error
+from service.api.schemas.common import HistoryPair, Message
+from service.api.schemas.score import GroupInfo, HistoryUsed, ScoreRequest, ScoreResponse
+from service.coordination.groups import GroupAssembler, Joined, Member, MemoryGroups, Result
 from service.core.config import Settings
-from service.core.errors import InvalidRequest, ScoringFailed, Unavailable
+from service.core.errors import (
+    InvalidRequest,
+    PgenrmError,
+    ScoringFailed,
+    Unavailable,
+    UnknownUser,
+)
 from service.core.inputs import Message as DomainMessage
 from service.core.inputs import PreferencePair, ScoringTask
 from service.core.metrics import Metrics
-from service.engine.aggregate import LevelTally, Sample
-from service.engine.parsing import ScoredSample
-from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoreOutcome, ScoringEngine
+from service.users.base import UserStore, UserStoreError
 
 
-def _context(context: list[Message] | None, prompt: str | None) -> tuple[DomainMessage, ...]:
+def to_context(context: list[Message] | None, prompt: str | None) -> tuple[DomainMessage, ...]:
     if context is not None:
         return tuple(DomainMessage(m.role, m.content) for m in context)
     return (DomainMessage("user", prompt or ""),)
@@ -43,39 +44,215 @@ def _context(context: list[Message] | None, prompt: str | None) -> tuple[DomainM
 
 def to_pair(pair: HistoryPair) -> PreferencePair:
     return PreferencePair(
-        context=_context(pair.context, pair.prompt),
+        context=to_context(pair.context, pair.prompt),
         chosen=pair.chosen,
         rejected=pair.rejected,
         feedback=pair.feedback,
     )
 
 
+@dataclass
+class Prepared:
+    """One validated member, ready to be scored with others of its group."""
+
+    request: ScoreRequest
+    history: tuple[PreferencePair, ...]
+    history_used: HistoryUsed
+    context: tuple[DomainMessage, ...]
+    failed: dict[int, str]  # candidate index -> why it is not scored
+    scaling: Scaling
+    cold_start: bool
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def usable(self) -> list[int]:
+        return [i for i in range(len(self.request.candidates)) if i not in self.failed]
+
+
 class ScoreService:
     def __init__(
-        self, engine: ScoringEngine, settings: Settings, metrics: Metrics | None = None
+        self,
+        engine: ScoringEngine,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        users: UserStore | None = None,
+        groups: GroupAssembler | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.metrics = metrics
+        self.users = users
+        self.groups = groups or MemoryGroups(settings.group_wait_s, settings.max_pending_groups)
 
     async def score(self, request: ScoreRequest) -> ScoreResponse:
-        started = time.perf_counter()
         if not self.engine.ready:
             raise Unavailable("the scoring backend is still loading; retry shortly", retry_after=5)
+        if request.group is None:
+            [outcome] = await self._score_members([await self.prepare(request)])
+            if isinstance(outcome, PgenrmError):
+                raise outcome
+            return outcome
+        self._check_group(request)
+        await self.prepare(request)  # a bad member fails here, before holding up its group
+        key = f"{request.user_id}\x1f{request.group.id}"
+        member = request.model_dump(mode="json")
+        joined = await self.groups.join(key, request.group.size, member, self._score_group)
+        return self._joined(request, joined)
+
+    def _check_group(self, request: ScoreRequest) -> None:
+        assert request.group is not None
+        limit = self.settings.max_group_size
+        _at_most("group.size", request.group.size, limit, "members", "MAX_GROUP_SIZE")
+
+    def _joined(self, request: ScoreRequest, joined: Joined) -> ScoreResponse:
+        status, body = int(joined.result["status"]), joined.result["body"]
+        if status >= 400:
+            raise _error_from(status, body)
+        response = ScoreResponse.model_validate(body)
+        if response.group is not None:
+            partial = joined.partial or response.group.partial
+            response.group = response.group.model_copy(update={"partial": partial})
+        if self.metrics is not None and request.group is not None:
+            self.metrics.groups.labels(outcome="partial" if joined.partial else "complete").inc()
+        return response
+
+    async def _score_group(self, members: list[Member]) -> list[Result]:
+        """The group's scorer (run by the one caller that closes the group)."""
+        prepared: list[Prepared | PgenrmError] = []
+        for raw in members:
+            try:
+                prepared.append(await self.prepare(ScoreRequest.model_validate(raw)))
+            except ValidationError as error:
+                prepared.append(validation_error(error.errors()))
+            except PgenrmError as error:
+                prepared.append(error)
+        ready = [p for p in prepared if isinstance(p, Prepared)]
+        scored = iter(await self._score_members(ready, group=len(members)) if ready else [])
+        results: list[Result] = []
+        for p in prepared:
+            outcome = next(scored) if isinstance(p, Prepared) else p
+            if isinstance(outcome, PgenrmError):
+                results.append({"status": outcome.status, "body": outcome.envelope()})
+            else:
+                results.append({"status": 200, "body": outcome.model_dump(mode="json")})
+        return results
+
+    async def prepare(self, request: ScoreRequest) -> Prepared:
+        s = self.settings
         self.check_limits(request)
-        history = tuple(to_pair(h) for h in request.history)
-        task = ScoringTask(
-            context=_context(request.context, request.prompt),
-            candidates=tuple(request.candidates),
-        )
+        history, used = await self._history(request)
+        failed: dict[int, str] = {}
+        for i, text in enumerate(request.candidates):
+            if not text.strip():
+                failed[i] = "empty"
+            elif len(text) > s.max_text_chars:
+                failed[i] = "too_long"
         scaling, cold_start = self.resolve_scaling(request, bool(history))
+        return Prepared(
+            request=request,
+            history=history,
+            history_used=used,
+            context=to_context(request.context, request.prompt),
+            failed=failed,
+            scaling=scaling,
+            cold_start=cold_start,
+        )
+
+    async def _history(
+        self, request: ScoreRequest
+    ) -> tuple[tuple[PreferencePair, ...], HistoryUsed]:
+        if request.history is not None:
+            pairs = tuple(to_pair(h) for h in request.history)
+            return pairs, HistoryUsed(source="inline" if pairs else "none", pairs=len(pairs))
         try:
-            outcome = await self.engine.score(request.user_id, history, task, scaling, request.seed)
-        except ScoringFailed:
-            self._count_failed(scaling)
-            raise
+            stored = await self.users.get(request.user_id) if self.users is not None else None
+        except UserStoreError as error:
+            raise Unavailable(f"the user store failed: {error}", retry_after=2) from error
+        if stored is None:
+            if request.unknown_user == "cold_start":
+                return (), HistoryUsed(source="none", pairs=0)
+            raise UnknownUser(
+                f"no stored user {request.user_id!r}: store one (PUT /v1/users/{{id}}), send "
+                "`history`, or set `unknown_user` to `cold_start`",
+                field="user_id",
+            )
+        pairs = stored.history[-self.settings.max_history :] if self.settings.max_history else ()
+        return pairs, HistoryUsed(source="stored", version=stored.version, pairs=len(pairs))
+
+    async def _score_members(
+        self, members: list[Prepared], group: int | None = None
+    ) -> list[ScoreResponse | PgenrmError]:
+        """Score the members' usable candidates together in one plan (the first member's user,
+        history, input and scaling lead; a member that disagrees on them gets an error)."""
+        lead = members[0]
+        out: list[ScoreResponse | PgenrmError | None] = [None] * len(members)
+        texts: list[str] = []
+        owner: list[tuple[int, int]] = []  # engine candidate -> (member, candidate index)
+        for m, p in enumerate(members):
+            mismatch = _mismatch(lead, p)
+            if mismatch is not None:
+                out[m] = InvalidRequest(
+                    f"`{mismatch}` differs from the group's first member", field=mismatch
+                )
+                continue
+            for i in p.usable:
+                owner.append((m, i))
+                texts.append(p.request.candidates[i])
+        reference = lead.request.reference
+        info = self._group_info(lead, members, group, len(texts))
+        if not texts:  # nothing scoreable: answer without asking the backend
+            for m, p in enumerate(members):
+                out[m] = out[m] or self._unscored(p, info, None)
+            return [o for o in out if o is not None]
+        task = ScoringTask(lead.context, (*texts, *([reference] if reference else [])))
+        try:
+            outcome = await self.engine.score(
+                lead.request.user_id, lead.history, task, lead.scaling, lead.request.seed
+            )
+        except ScoringFailed as error:
+            self._count_failed(lead.scaling)
+            for m, p in enumerate(members):
+                if out[m] is None:
+                    use = p.request.reward.fallback is not None
+                    out[m] = self._unscored(p, info, error) if use else error
+            return [o for o in out if o is not None]
         self._count(outcome)
-        return self._response(request, outcome, cold_start, started)
+        for m, p in enumerate(members):
+            if out[m] is None:
+                mine = {c: i for c, (owner_m, i) in enumerate(owner) if owner_m == m}
+                scored = list(range(len(texts)))
+                out[m] = member_response(
+                    p, outcome, mine, scored, info, len(texts) if reference else None, self.metrics
+                )
+        return [o for o in out if o is not None]
+
+    def _unscored(
+        self, p: Prepared, info: GroupInfo | None, error: ScoringFailed | None
+    ) -> ScoreResponse:
+        ready = self.engine.readiness()
+        return unscored_response(
+            p,
+            info,
+            error,
+            self.metrics,
+            backend=ready.backend,
+            model=ready.model,
+            prototypes_version=self.engine.prototypes_version,
+        )
+
+    def _group_info(
+        self, lead: Prepared, members: list[Prepared], arrived: int | None, candidates: int
+    ) -> GroupInfo | None:
+        if lead.request.group is None or arrived is None:
+            return None
+        size = lead.request.group.size
+        return GroupInfo(
+            id=lead.request.group.id,
+            size=size,
+            arrived=arrived,
+            partial=arrived < size,
+            candidates=candidates,
+        )
 
     def _count(self, outcome: ScoreOutcome) -> None:
         if self.metrics is None:
@@ -117,49 +294,41 @@ class ScoreService:
         _at_most(
             "candidates", len(request.candidates), s.max_candidates, "candidates", "MAX_CANDIDATES"
         )
-        _at_most("history", len(request.history), s.max_history, "history pairs", "MAX_HISTORY")
+        history = request.history or []
+        _at_most("history", len(history), s.max_history, "history pairs", "MAX_HISTORY")
         if request.scaling is not None:
             _at_most("scaling.ind", request.scaling.ind, s.max_ind, "ind samples", "MAX_IND")
             _at_most("scaling.pro", request.scaling.pro, s.max_pro, "pro samples", "MAX_PRO")
-        for field, text in _texts(request):
+        for name, text in _texts(request):
             if len(text) > s.max_text_chars:
                 raise InvalidRequest(
-                    f"`{field}` has {len(text):,} characters; the limit is {s.max_text_chars:,} "
+                    f"`{name}` has {len(text):,} characters; the limit is {s.max_text_chars:,} "
                     "(PGENRM_MAX_TEXT_CHARS)",
-                    field=field,
+                    field=name,
                 )
 
-    def _response(
-        self, request: ScoreRequest, outcome: ScoreOutcome, cold_start: bool, started: float
-    ) -> ScoreResponse:
-        scores = [
-            CandidateResult(
-                index=i,
-                score=round(score, 4),
-                rank=outcome.ranks[i],
-                ind_score=None if outcome.ind_scores is None else round(outcome.ind_scores[i], 4),
-                pro_score=None if outcome.pro_scores is None else round(outcome.pro_scores[i], 4),
-            )
-            for i, score in enumerate(outcome.scores)
-        ]
-        return ScoreResponse(
-            user_id=request.user_id,
-            scores=scores,
-            preferred=outcome.preferred,
-            margin=round(outcome.margin, 4),
-            samples=SampleCounts(
-                ind=_counts(outcome.ind), pro=_counts(outcome.pro), retried=dict(outcome.retried)
-            ),
-            traces=_traces(outcome, request.return_traces),
-            backend=outcome.backend,
-            model=outcome.model,
-            prompt_version=PROMPT_TEMPLATE_VERSION,
-            prototypes_version=self.engine.prototypes_version,
-            cold_start=cold_start,
-            degraded=outcome.degraded,
-            seed=outcome.seed,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+
+def _mismatch(lead: Prepared, other: Prepared) -> str | None:
+    """The first field on which a group member disagrees with the group's first member."""
+    a, b = lead.request, other.request
+    if a.user_id != b.user_id:
+        return "user_id"
+    if lead.context != other.context:
+        return "prompt"
+    if lead.history != other.history:
+        return "history"
+    return None
+
+
+def _error_from(status: int, body: dict[str, Any]) -> PgenrmError:
+    error = body.get("error") or {}
+    out = PgenrmError(
+        str(error.get("message", "error")),
+        field=error.get("field"),
+        details=list(error.get("details") or []),
+    )
+    out.status, out.type = status, str(error.get("type", "error"))
+    return out
 
 
 def _at_most(field: str, value: int, limit: int, what: str, setting: str) -> None:
@@ -170,11 +339,14 @@ def _at_most(field: str, value: int, limit: int, what: str, setting: str) -> Non
 
 
 def _texts(request: ScoreRequest) -> list[tuple[str, str]]:
-    out = [(f"candidates[{i}]", c) for i, c in enumerate(request.candidates)]
+    """Every text but the candidates (an over-long candidate fails alone, not the request)."""
+    out: list[tuple[str, str]] = []
     if request.prompt is not None:
         out.append(("prompt", request.prompt))
+    if request.reference is not None:
+        out.append(("reference", request.reference))
     out += [(f"context[{i}].content", m.content) for i, m in enumerate(request.context or [])]
-    for i, pair in enumerate(request.history):
+    for i, pair in enumerate(request.history or []):
         out += [(f"history[{i}].chosen", pair.chosen)]
         out += [(f"history[{i}].rejected", pair.rejected)]
         if pair.prompt is not None:
@@ -186,51 +358,3 @@ def _texts(request: ScoreRequest) -> list[tuple[str, str]]:
             for j, m in enumerate(pair.context or [])
         ]
     return out
-
-
-def _counts(tally: LevelTally) -> LevelCounts:
-    return LevelCounts(
-        requested=tally.requested,
-        valid=tally.valid,
-        failed=tally.failed,
-        failures=dict(tally.failures),
-    )
-
-
-def _summary(sample: Sample) -> Trace:
-    assert isinstance(sample.outcome, ScoredSample)
-    chain = sample.outcome.chain()
-    order = sample.order or tuple(range(len(chain.candidates)))
-    candidates = sorted(
-        (
-            CandidateTrace(index=index, overall=round(c.overall, 4), criteria=list(c.scores))
-            for index, c in zip(order, chain.candidates, strict=True)
-        ),
-        key=lambda t: t.index,
-    )
-    return Trace(
-        level=sample.level,
-        source=sample.source,
-        persona=chain.persona,
-        criteria=list(chain.criteria),
-        candidates=candidates,
-        flags=list(chain.flags),
-    )
-
-
-def _traces(outcome: ScoreOutcome, level: str) -> Traces | None:
-    if level == "none":
-        return None
-    summary = _summary(outcome.trace) if outcome.trace is not None else None
-    if level != "samples":
-        return Traces(summary=summary)
-    samples = [
-        SampleTrace(
-            level=s.level,
-            source=s.source,
-            chain=s.outcome.chain() if isinstance(s.outcome, ScoredSample) else None,
-            failure=s.outcome if isinstance(s.outcome, ParseFailure) else None,
-        )
-        for s in outcome.samples
-    ]
-    return Traces(summary=summary, samples=samples)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.api.batch import BatchService
+from service.api.openrlhf import OpenRLHFService
 from service.api.serving import ScoreService
+from service.api.users import UserService
 from service.backends.embedded.backend import EmbeddedBackend
+from service.coordination.idempotency import Idempotency
 from service.core.config import Settings
 from service.core.metrics import Metrics
 from service.engine.cache import Caches
@@ -18,6 +22,10 @@ class AppState:
     settings: Settings
     engine: ScoringEngine
     score_service: ScoreService
+    user_service: UserService
+    batch_service: BatchService
+    openrlhf_service: OpenRLHFService
+    idempotency: Idempotency
     metrics: Metrics
     caches: Caches
     # The embedded backend among the engine's (backend or fallback), if any: prototype profiles

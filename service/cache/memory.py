@@ -38,5 +38,11 @@ class MemoryStore(Store):
         for key, value in items.items():
             self._data[key] = (value, expiry)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        doomed = [k for k in list(self._data.keys()) if k.startswith(prefix)]
+        for k in doomed:
+            self._data.pop(k, None)
+        return len(doomed)
+
     def __len__(self) -> int:
         return len(self._data)

@@ -11,13 +11,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-
 from service.core.metrics import Metrics
+from service.core.redis import REDIS_DOWN, connect
 from service.engine.cache import Store, StoreError
 
 log = logging.getLogger("pgenrm.cache")
@@ -36,15 +31,7 @@ class RedisStore(Store):
         backoff_s: float = 0.5,
         backoff_max_s: float = 30.0,
     ) -> None:
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            health_check_interval=30,
-            # One immediate retry on a fresh connection: after a Redis restart the pooled ones
-            # are dead, and that alone should not send the store into backoff.
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
+        self._redis = connect(url, timeout_s)
         self._metrics = metrics
         self._backoff_base = backoff_s
         self._backoff_max = backoff_max_s
@@ -75,7 +62,7 @@ class RedisStore(Store):
             raise StoreError("redis is backing off after an error")
         try:
             values = await self._redis.mget(list(keys))
-        except (RedisError, OSError, TimeoutError) as error:
+        except REDIS_DOWN as error:
             self._failed("get", error)
             raise StoreError(str(error)) from error
         self._ok()
@@ -89,10 +76,26 @@ class RedisStore(Store):
                 for key, value in items.items():
                     pipe.set(key, value, px=None if ttl_s is None else max(1, int(ttl_s * 1000)))
                 await pipe.execute()
-        except (RedisError, OSError, TimeoutError) as error:
+        except REDIS_DOWN as error:
             self._failed("set", error)
             return
         self._ok()
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """SCAN for the keys (never KEYS, which blocks Redis) and UNLINK them in chunks."""
+        deleted = 0
+        try:
+            chunk: list[bytes] = []
+            async for found in self._redis.scan_iter(match=prefix + "*", count=1000):
+                chunk.append(found)
+                if len(chunk) >= 500:
+                    deleted += await self._redis.unlink(*chunk)
+                    chunk = []
+            if chunk:
+                deleted += await self._redis.unlink(*chunk)
+        except REDIS_DOWN as error:
+            self._failed("delete", error)
+        return deleted
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -6,11 +6,17 @@ environment at import time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_state_dir() -> Path:
+    root = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return root / "pgenrm"
 
 
 class Settings(BaseSettings):
@@ -107,10 +113,40 @@ class Settings(BaseSettings):
     # Request limits: beyond these a request gets a 4xx naming the field.
     max_ind: int = Field(64, ge=1)
     max_pro: int = Field(32, ge=0)
-    max_candidates: int = Field(16, ge=2)
+    max_candidates: int = Field(16, ge=1)
     max_history: int = Field(64, ge=0)
     max_text_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(4_000_000, ge=1_000)
+
+    # Stored users (PUT /v1/users/{id}): Redis when PGENRM_REDIS_URL is set, else SQLite.
+    state_dir: Path = Field(
+        default_factory=lambda: _default_state_dir(),
+        description="Directory of the SQLite user store (shared by the workers of one host).",
+    )
+    max_stored_pairs: int = Field(
+        256, ge=1, description="History pairs kept per stored user (the oldest go first)."
+    )
+    max_attributes: int = Field(32, ge=0, description="Attributes per stored user.")
+
+    # Trainer-facing scoring: groups of per-sample calls, batches, retried calls.
+    group_wait_s: float = Field(
+        2.0,
+        gt=0,
+        le=600,
+        description="How long a group's first member waits for the rest before the group is "
+        "scored with what arrived (flagged partial).",
+    )
+    max_pending_groups: int = Field(10_000, ge=1, description="Groups assembling at once.")
+    max_group_size: int = Field(64, ge=1, description="Members of one group.")
+    batch_max_items: int = Field(512, ge=1, description="Items in one /v1/score/batch call.")
+    batch_concurrency: int = Field(
+        16, ge=1, description="Items of one batch scored at once inside the gateway."
+    )
+    idempotency_ttl_s: float = Field(
+        600.0,
+        gt=0,
+        description="How long the answer to a call with an Idempotency-Key is kept for retries.",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -59,6 +59,12 @@ class NotFound(PgenrmError):
     type = "not_found"
 
 
+class UnknownUser(NotFound):
+    """A score without `history` for a user the store does not hold."""
+
+    type = "unknown_user"
+
+
 class MethodNotAllowed(PgenrmError):
     status = 405
     type = "method_not_allowed"

@@ -35,17 +35,21 @@ class PreferencePair:
         return last_user_turn(self.context)
 
     def to_json(self) -> dict[str, Any]:
-        """The pair as stored in a prototype artefact (without feedback)."""
-        return {
+        """The pair as stored (a prototype artefact, the user store); `feedback` only if set."""
+        data: dict[str, Any] = {
             "context": [{"role": m.role, "content": m.content} for m in self.context],
             "chosen": self.chosen,
             "rejected": self.rejected,
         }
+        if self.feedback is not None:
+            data["feedback"] = self.feedback
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PreferencePair:
         context = tuple(Message(m["role"], m["content"]) for m in data["context"])
-        return cls(context=context, chosen=data["chosen"], rejected=data["rejected"])
+        feedback = data.get("feedback")
+        return cls(context, data["chosen"], data["rejected"], feedback)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ worker threads): reads refresh an entry, writes evict the least recently used pa
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from cachetools import LRUCache
@@ -31,6 +31,14 @@ class LRU(Generic[K, V]):
             return
         with self._lock:
             self._data[key] = value
+
+    def discard_where(self, doomed: Callable[[K], bool]) -> int:
+        """Drop the entries whose key `doomed` picks; returns how many."""
+        with self._lock:
+            keys = [k for k in self._data if doomed(k)]
+            for k in keys:
+                del self._data[k]
+        return len(keys)
 
     def __contains__(self, key: K) -> bool:
         with self._lock:

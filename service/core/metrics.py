@@ -73,6 +73,24 @@ class Metrics:
         self.degraded = Counter(
             "pgenrm_degraded_responses", "Scores answered by the fallback backend.", registry=r
         )
+        self.candidates = Counter(
+            "pgenrm_candidates",
+            "Candidates answered, by status (ok, failed) and reason (ok, empty, too_long, "
+            "scoring_failed).",
+            ["status", "reason"],
+            registry=r,
+        )
+        self.fallback_rewards = Counter(
+            "pgenrm_fallback_rewards",
+            "Candidates given the request's fallback reward instead of a score.",
+            registry=r,
+        )
+        self.groups = Counter(
+            "pgenrm_groups",
+            "Groups of per-sample calls scored together, complete or partial.",
+            ["outcome"],
+            registry=r,
+        )
         self.build_info = Gauge(
             "pgenrm_build_info",
             "Version, backend and model of this gateway.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,18 @@ def mean_scores(samples: Sequence[Sample]) -> list[float] | None:
     if not valid:
         return None
     return [sum(column) / len(valid) for column in zip(*valid, strict=True)]
+
+
+def spread(samples: Sequence[Sample], k: int) -> tuple[list[float], list[int]]:
+    """Per candidate: the standard deviation of its score over the valid samples (both levels
+    pooled; 0 for one sample) and how many valid samples scored it."""
+    columns: list[list[float]] = [[] for _ in range(k)]
+    for sample in samples:
+        if isinstance(sample.outcome, ScoredSample):
+            for i, score in enumerate(candidate_scores(sample)):
+                columns[i].append(score)
+    stds = [statistics.pstdev(c) if len(c) > 1 else 0.0 for c in columns]
+    return stds, [len(c) for c in columns]
 
 
 def rank(scores: Sequence[float]) -> list[int]:

@@ -39,13 +39,33 @@ class Store(ABC):
     async def set_many(self, items: dict[str, bytes], ttl_s: float | None) -> None:
         """Store the values; errors are counted and swallowed."""
 
+    @abstractmethod
+    async def delete_prefix(self, prefix: str) -> int:
+        """Drop every key starting with `prefix`; returns how many (errors count and give 0)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
 
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
 def key(kind: str, *parts: str) -> str:
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
-    return f"pgenrm:{FORMAT}:{kind}:{digest}"
+    return f"pgenrm:{FORMAT}:{kind}:{_digest(*parts)}"
+
+
+def user_prefix(kind: str, user_id: str) -> str:
+    """Where one user's entries of this kind live, so that forgetting the user can find them."""
+    return f"pgenrm:{FORMAT}:{kind}:u{_digest(user_id)}:"
+
+
+def user_key(kind: str, user_id: str, *parts: str) -> str:
+    return user_prefix(kind, user_id) + _digest(*parts)
+
+
+# The kinds derived from one user's own history (text embeddings are per text, not per user).
+USER_KINDS = ("persona", "profile")
 
 
 class Caches:
@@ -82,6 +102,10 @@ class Caches:
     async def remember(self, items: dict[str, bytes]) -> None:
         if items:
             await self.store.set_many(items, self.ttl_s)
+
+    async def forget(self, user_id: str) -> int:
+        """Drop what was cached from this user's history (on `DELETE /v1/users/{id}`)."""
+        return sum([await self.store.delete_prefix(user_prefix(k, user_id)) for k in USER_KINDS])
 
     async def close(self) -> None:
         await self.store.close()

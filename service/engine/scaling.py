@@ -45,6 +45,9 @@ class NeighbourSource(ABC):
         self, user_id: str, history: Sequence[PreferencePair], task: ScoringTask, m: int
     ) -> list[Neighbour]: ...
 
+    def forget(self, user_id: str) -> None:  # noqa: B027 - optional hook
+        """Drop whatever this source derived from the user's history (their profile)."""
+
 
 class NoNeighbours(NeighbourSource):
     """No prototype artefact loaded: prototype-level scaling is unavailable."""
@@ -69,6 +72,19 @@ def derive_seed(user_id: str, history: Sequence[PreferencePair], task: ScoringTa
     for candidate in task.candidates:
         digest.update(b"\x1e" + candidate.encode())
     return int.from_bytes(digest.digest(), "big") >> 1
+
+
+def canonical_order(candidates: Sequence[str]) -> tuple[int, ...]:
+    """Candidate indices in an order fixed by their texts alone (position -> request index).
+
+    The engine presents candidates in this order, so the same set in any order is presented,
+    sampled and seeded identically: scores never depend on the order a caller listed them in,
+    and an LLM's position bias cannot favour whoever came first."""
+
+    def digest(i: int) -> bytes:
+        return hashlib.blake2b(candidates[i].encode(), digest_size=8).digest()
+
+    return tuple(sorted(range(len(candidates)), key=lambda i: (digest(i), candidates[i], i)))
 
 
 def rotation(task: ScoringTask, shift: int) -> tuple[ScoringTask, tuple[int, ...] | None]:

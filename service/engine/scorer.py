@@ -18,13 +18,14 @@ from service.core.chain import FailureReason, ParseFailure
 from service.core.errors import ScoringFailed, Unavailable
 from service.core.inputs import PreferencePair, ScoringTask
 from service.core.metrics import Metrics
-from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank
+from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank, spread
 from service.engine.backend import Backend, BackendError, Completion, SampleGroup
 from service.engine.parsing import ScoredSample, parse_scores
 from service.engine.scaling import (
     NeighbourSource,
     NoNeighbours,
     Scaling,
+    canonical_order,
     derive_seed,
     fuse,
     plan_groups,
@@ -63,7 +64,9 @@ class ScoreOutcome:
     scores: list[float]
     ranks: list[int]
     preferred: int
-    margin: float
+    margin: float | None  # best minus runner-up; None for a single candidate
+    stds: list[float]  # per candidate, over its valid samples
+    valid: list[int]  # per candidate, valid samples that scored it
     ind: LevelTally
     pro: LevelTally
     ind_scores: list[float] | None
@@ -73,6 +76,7 @@ class ScoreOutcome:
     seed: int
     backend: str  # who wrote the chains: the backend, or the fallback when degraded
     model: str
+    prototypes_version: str | None  # the artefact the Pro-M samples came from
     retried: Counter[str] = field(default_factory=Counter)
     degraded: bool = False  # answered by the fallback backend
 
@@ -132,6 +136,10 @@ class ScoringEngine:
         """The prototype artefact serving Pro-M samples, or None when none is loaded."""
         return self._neighbours.version
 
+    def forget(self, user_id: str) -> None:
+        """Drop what the engine's parts hold in memory about this user (profiles)."""
+        self._neighbours.forget(user_id)
+
     def use_neighbours(self, neighbours: NeighbourSource) -> None:
         """Plug in prototype-level scaling (once the artefact is loaded)."""
         self._neighbours = neighbours
@@ -148,21 +156,30 @@ class ScoringEngine:
         scaling: Scaling,
         seed: int | None = None,
     ) -> ScoreOutcome:
-        seed = derive_seed(user_id, history, task) if seed is None else seed
+        order = canonical_order(task.candidates)
+        canonical = ScoringTask(task.context, tuple(task.candidates[i] for i in order))
+        seed = derive_seed(user_id, history, canonical) if seed is None else seed
         ind, pro = LevelTally(requested=scaling.ind), LevelTally(requested=scaling.pro)
         neighbours = []
         if scaling.pro:
             started = time.perf_counter()
-            neighbours = await self._neighbours.neighbours(user_id, history, task, scaling.pro)
+            neighbours = await self._neighbours.neighbours(user_id, history, canonical, scaling.pro)
             if self._metrics is not None and self._neighbours.version is not None:
                 self._metrics.prototype_lookup.observe(time.perf_counter() - started)
             missing = scaling.pro - min(len(neighbours), scaling.pro)
             if missing:
                 reason = "no_prototypes" if self._neighbours.version is None else "no_neighbours"
                 pro.skipped[reason] += missing
-        groups = plan_groups(
-            user_id, history, task, scaling, neighbours, seed, rotate=self.options.rotate_candidates
+        planned = plan_groups(
+            user_id,
+            history,
+            canonical,
+            scaling,
+            neighbours,
+            seed,
+            rotate=self.options.rotate_candidates,
         )
+        groups = [_to_request_order(g, order) for g in planned]
         retried: Counter[str] = Counter()
         for group, samples in zip(groups, await self._run_all(groups, retried), strict=True):
             (ind if group.level == "ind" else pro).samples.extend(samples)
@@ -183,11 +200,14 @@ class ScoringEngine:
         ordered = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         samples = ind.samples + pro.samples
         trace_index = medoid(samples, scores)
+        stds, valid = spread(samples, len(scores))
         return ScoreOutcome(
             scores=scores,
             ranks=ranks,
             preferred=ordered[0],
-            margin=scores[ordered[0]] - scores[ordered[1]],
+            margin=scores[ordered[0]] - scores[ordered[1]] if len(scores) > 1 else None,
+            stds=stds,
+            valid=valid,
             ind=ind,
             pro=pro,
             ind_scores=ind_scores,
@@ -197,6 +217,7 @@ class ScoringEngine:
             seed=seed,
             backend=self._backend.name,
             model=self._backend.model,
+            prototypes_version=self._neighbours.version,
             retried=retried,
         )
 
@@ -279,6 +300,13 @@ class ScoringEngine:
         ]
         short = group.n - len(samples)
         return samples + failed("backend_error", "backend returned too few samples", max(short, 0))
+
+
+def _to_request_order(group: SampleGroup, canonical: tuple[int, ...]) -> SampleGroup:
+    """The group's presented positions mapped to the caller's candidate indices."""
+    shown = group.order or tuple(range(len(canonical)))
+    order = tuple(canonical[i] for i in shown)
+    return replace(group, order=None if order == tuple(range(len(order))) else order)
 
 
 def _outcome(completion: Completion, k: int) -> ScoredSample | ParseFailure:

@@ -21,8 +21,7 @@ from service.core.embedder import Embedder
 from service.core.inputs import PreferencePair, ScoringTask, history_fingerprint
 from service.core.lru import LRU
 from service.engine.backend import Backend, SampleGroup
-from service.engine.cache import Caches
-from service.engine.cache import key as cache_key
+from service.engine.cache import Caches, user_key
 from service.engine.parsing import parse_chain
 
 F32 = npt.NDArray[np.float32]
@@ -86,7 +85,9 @@ class ProfileBuilder:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        shared_key = cache_key("profile", key, self.backend.model, self.embedder.name)
+        shared_key = user_key(
+            "profile", user_id, history_fingerprint(pairs), self.backend.model, self.embedder.name
+        )
         if self.caches is not None:
             [raw] = await self.caches.lookup("profile", [shared_key])
             if raw is not None and len(raw) == 4 * self.embedder.dim:
@@ -101,6 +102,11 @@ class ProfileBuilder:
             if self.caches is not None:
                 await self.caches.remember({shared_key: vector.astype(np.float32).tobytes()})
         return vector
+
+    def forget(self, user_id: str) -> int:
+        """Drop this user's profiles held in memory (the shared cache is the caller's)."""
+        prefix = f"{user_id}\x1f"
+        return self._cache.discard_where(lambda key: key.startswith(prefix))
 
     async def cold_profile(self, task: ScoringTask) -> F32:
         vectors = await asyncio.to_thread(self.embedder.encode, [cold_query_text(task)])

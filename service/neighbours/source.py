@@ -24,6 +24,9 @@ class PrototypeNeighbours(NeighbourSource):
         self.profiles = profiles
         self.history_k = history_k
 
+    def forget(self, user_id: str) -> None:
+        self.profiles.forget(user_id)
+
     @property
     def version(self) -> str | None:
         return self.store.current.version if self.store.current else None

@@ -40,13 +40,15 @@ def test_not_ready_until_loaded() -> None:
         assert r.json()["error"]["type"] == "unavailable"
         assert client.get("/healthz").status_code == 200
         score = client.post(
-            "/v1/score", json={"user_id": "u", "prompt": "p", "candidates": ["a", "b"]}
+            "/v1/score",
+            json={"user_id": "u", "history": [], "prompt": "p", "candidates": ["a", "b"]},
         )
         assert score.status_code == 503 and "loading" in score.json()["error"]["message"]
         backend.release.set()
         wait_ready(client)
         ok = client.post(
-            "/v1/score", json={"user_id": "u", "prompt": "p", "candidates": ["a", "b"]}
+            "/v1/score",
+            json={"user_id": "u", "history": [], "prompt": "p", "candidates": ["a", "b"]},
         )
         assert ok.status_code == 200 and ok.json()["preferred"] == 1
 

@@ -61,7 +61,7 @@ async def test_length_preference_decides_the_ranking(
     for kind, expected in (("short", short_index), ("long", 1 - short_index)):
         out = await engine.score("u", prefers(kind), task(*order), Scaling(8, 0))
         assert out.preferred == expected, (kind, out.scores)
-        assert out.margin > 0.2
+        assert out.margin is not None and out.margin > 0.2
 
 
 def test_short_lover_gets_a_heavy_conciseness_criterion_and_says_so(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -163,7 +162,7 @@ def api_settings(*sims: Simulator, **overrides: object) -> Settings:
 def test_every_worker_down_is_a_503_with_retry_after(fresh: tuple[Simulator, Simulator]) -> None:
     for sim in fresh:
         sim.configure(down=True)
-    body = {"user_id": "u", "prompt": "p", "candidates": ["a", "b"]}
+    body = {"user_id": "u", "history": [], "prompt": "p", "candidates": ["a", "b"]}
     with TestClient(create_app(api_settings(*fresh))) as client:
         r = client.post("/v1/score", json=body)
         assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
@@ -174,7 +173,12 @@ def test_every_worker_down_is_a_503_with_retry_after(fresh: tuple[Simulator, Sim
 def test_every_worker_down_with_fallback_is_degraded(fresh: tuple[Simulator, Simulator]) -> None:
     for sim in fresh:
         sim.configure(down=True)
-    body = {"user_id": "u", "prompt": "How long to steep tea?", "candidates": [LONG, SHORT]}
+    body = {
+        "user_id": "u",
+        "history": [],
+        "prompt": "How long to steep tea?",
+        "candidates": [LONG, SHORT],
+    }
     with TestClient(create_app(api_settings(*fresh, fallback_embedded=True))) as client:
         wait_ready(client)
         assert client.get("/readyz").json()["status"] == "degraded"

@@ -67,3 +67,30 @@ class ListNeighbours(NeighbourSource):
 
 def boom(detail: str = "worker down") -> BackendError:
     return BackendError("backend_error", detail)
+
+
+class Counting(Backend):
+    """A real backend with its `generate` calls counted (how many plans a score made)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[SampleGroup] = []
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def ready(self) -> bool:
+        return self.inner.ready
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def warm(self, texts: Sequence[tuple[str, str]], progress: bool = False) -> None:
+        await self.inner.warm(texts, progress)
+
+    async def generate(self, group: SampleGroup) -> list[Completion]:
+        self.calls.append(group)
+        return await self.inner.generate(group)

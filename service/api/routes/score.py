@@ -1,29 +1,58 @@
-"""POST /v1/score: thin route; the work is in `ScoreService`."""
+"""POST /v1/score and /v1/score/batch: thin routes; the work is in the serving objects."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
+from service.api._idempotent import IdempotencyKey, once
 from service.api._json_route import JSONBodyRoute
-from service.api.deps import ScoreServiceDep
-from service.api.errors import ErrorEnvelope
-from service.api.schemas import ScoreRequest, ScoreResponse
+from service.api.deps import BatchServiceDep, IdempotencyDep, ScoreServiceDep
+from service.api.errors import responses as errors
+from service.api.schemas.batch import BatchRequest, BatchResponse
+from service.api.schemas.score import ScoreRequest, ScoreResponse
 
 router = APIRouter(route_class=JSONBodyRoute, tags=["scoring"])
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorEnvelope, "description": text}
-    for code, text in {
-        400: "Body is not JSON",
-        413: "Body too large",
-        422: "Invalid request (the envelope names the field)",
-        502: "Every sample failed",
-        503: "Loading, or backend unavailable (see Retry-After)",
-    }.items()
+
+_COMMON = {
+    400: "Body is not JSON",
+    413: "Body too large",
+    422: "Invalid request (the envelope names the field)",
+    503: "Loading, or backend or store unavailable (see Retry-After)",
 }
 
 
-@router.post("/v1/score", response_model=ScoreResponse, responses=_ERRORS)
-async def score(body: ScoreRequest, service: ScoreServiceDep) -> ScoreResponse:
-    """Score 2..K candidates for one user, with the evaluation chain that explains the scores."""
-    return await service.score(body)
+@router.post(
+    "/v1/score",
+    response_model=ScoreResponse,
+    responses=errors(
+        {
+            **_COMMON,
+            404: "Unknown user: no `history` given and none stored (`unknown_user`)",
+            502: "Every sample failed (and no `reward.fallback` was given)",
+        }
+    ),
+)
+async def score(
+    body: ScoreRequest,
+    service: ScoreServiceDep,
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ScoreResponse | JSONResponse:
+    """Score 1..K candidates for one user, with the evaluation chain that explains the scores.
+
+    With `group`, this call is one member of a group (e.g. one rollout): it returns once the
+    group was scored together, with this member's candidates."""
+    return await once(idempotency, idempotency_key, "score", body, lambda: service.score(body))
+
+
+@router.post("/v1/score/batch", response_model=BatchResponse, responses=errors(_COMMON))
+async def score_batch(
+    body: BatchRequest,
+    service: BatchServiceDep,
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKey = None,
+) -> BatchResponse | JSONResponse:
+    """Many score requests in one call: results in order, each with its own status."""
+    return await once(idempotency, idempotency_key, "batch", body, lambda: service.score(body))

@@ -33,7 +33,7 @@ from service.core.chain import CandidateEvaluation, Criterion, CriterionScore
 from service.core.embedder import Embedder
 from service.core.inputs import history_fingerprint
 from service.engine.backend import Backend, Completion, SampleGroup
-from service.engine.cache import Caches
+from service.engine.cache import Caches, user_key
 from service.engine.cache import key as cache_key
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.render import final_score, render_chain
@@ -102,16 +102,18 @@ class EmbeddedBackend(Backend):
         key = None
         cached: TextViews | None = None
         if group.history:
-            owner = group.user_id if group.level == "ind" else group.source
-            fingerprint = history_fingerprint(group.history)
-            key = cache_key(
-                "persona",
-                owner,
-                fingerprint,
+            parts = (
+                history_fingerprint(group.history),
                 PROMPT_TEMPLATE_VERSION,
                 self.model,
                 self.embedder.fingerprint,
             )
+            # The user's own history is keyed under the user (forgotten with it); a neighbour's
+            # few-shots under their opaque label.
+            if group.level == "ind":
+                key = user_key("persona", group.user_id, *parts)
+            else:
+                key = cache_key("persona", group.source, *parts)
             [raw] = await self.caches.lookup("persona", [key])
             cached = _decode(raw)
         pairs = [(group.task.prompt, c) for c in group.task.candidates]
