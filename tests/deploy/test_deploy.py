@@ -119,6 +119,12 @@ def test_compose_config_services(
     for name, service in services.items():
         for source, _ in bind_mounts(service):
             assert Path(source).exists(), f"{name} mounts {source}, which does not exist"
+    # Redis holds stored users too: persisted, and only TTL'd cache entries may be evicted.
+    redis = services["redis"]
+    command = [str(part) for part in redis["command"]]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"
+    assert any(str(v).endswith(":/data:rw") or str(v).endswith(":/data") for v in redis["volumes"])
 
 
 def test_compose_gpu_profile_runs_vllm_behind_gateway_gpu() -> None:
