@@ -59,7 +59,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 try:
                     return await self._exchange(conn, request, body, origin, timeouts, reused)
                 except _Stale:
-                    conn.close()  # the server dropped an idle connection: try a fresh one
+                    # The server dropped an idle connection; the others idle as long were
+                    # likely dropped too (a keep-alive timeout): retry on a fresh one.
+                    conn.close()
+                    for idle in self._idle.pop(origin, []):
+                        idle.close()
             raise httpx.RemoteProtocolError("server closed the connection", request=request)
 
     async def _connect(self, origin: tuple[str, str, int], timeouts: dict[str, Any]) -> _Connection:
