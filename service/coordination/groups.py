@@ -153,6 +153,7 @@ _CLAIM = """
 local taken = redis.call('GET', KEYS[2])
 if taken then return {0, tonumber(taken)} end
 local members = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], #members, 'PX', ARGV[1])
 local out = {1}
 for i = 1, #members do out[i + 1] = members[i] end
@@ -232,6 +233,9 @@ class RedisGroups(GroupAssembler):
                     payload = {"result": j.result, "arrived": j.arrived, "partial": j.partial}
                     pipe.rpush(results + str(i), json.dumps(payload))
                     pipe.pexpire(results + str(i), self._ttl_ms)
+                # Late members get `wait_s` to find the group closed (and go alone); after
+                # that the id is free for a new group (a trainer's next step, a new epoch).
+                pipe.pexpire(leader, max(1, int(self.wait_s * 1000)))
                 await pipe.execute()
         except REDIS_DOWN as error:
             log.error("could not hand a group's results to its members: %s", error)
