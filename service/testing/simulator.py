@@ -144,6 +144,7 @@ class Simulator:
 
     def reset(self) -> None:
         self.requests = self.in_flight = self.max_in_flight = 0
+        self.choices = self.prompt_tokens = self.completion_tokens = 0  # totals, past the log
         self.by_status: dict[str, int] = {}
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
         self.faults.seed(self.settings.fault_seed)
@@ -168,6 +169,9 @@ class Simulator:
             "by_status": dict(self.by_status),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "choices": self.choices,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
             "log": list(self.log),
         }
 
@@ -193,6 +197,10 @@ class Simulator:
             self.by_status[str(status)] = self.by_status.get(str(status), 0) + 1
             end = time.monotonic()
             self.log.append({"start": start, "end": end, "status": status, **entry})
+            if status == 200:
+                self.choices += int(entry["n"])
+                self.prompt_tokens += int(entry["prompt_tokens"])
+                self.completion_tokens += int(entry["completion_tokens"])
 
     async def _chat(self, request: Request, entry: dict[str, Any]) -> Response:
         s = self.settings
