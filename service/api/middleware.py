@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from re import Pattern
 
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.metrics import Metrics
 
+Templates = tuple[set[str], list[tuple[Pattern[str], str]]]
 
-def _route_paths(routes: Sequence[BaseRoute]) -> set[str]:
-    paths: set[str] = set()
+
+def _route_templates(routes: Sequence[BaseRoute]) -> Templates:
+    """The app's static paths, and (regex, template) for the routes with path parameters."""
+    static: set[str] = set()
+    templated: list[tuple[Pattern[str], str]] = []
     for route in routes:
         path = getattr(route, "path", None)
+        regex = getattr(route, "path_regex", None)
         if isinstance(path, str):
-            paths.add(path)
+            if getattr(route, "param_convertors", None) and regex is not None:
+                templated.append((regex, path))
+            else:
+                static.add(path)
         inner = getattr(getattr(route, "original_router", None), "routes", None)
         if inner is not None:  # FastAPI wraps included routers
-            paths |= _route_paths(inner)
-    return paths
+            more_static, more_templated = _route_templates(inner)
+            static |= more_static
+            templated += more_templated
+    return static, templated
 
 
 class MetricsMiddleware:
@@ -30,15 +41,19 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.routes = routes
-        self._paths: set[str] | None = None  # read on first use: routers are added after us
+        # read on first use: routers are added after us
+        self._templates: Templates | None = None
 
     def _route(self, scope: Scope) -> str:
-        """The route's path; any path the app does not serve is "unmatched", so that unknown
-        paths cannot mint label values (every route here is a static path)."""
-        if self._paths is None:
-            self._paths = _route_paths(self.routes)
+        """The route's template (`/v1/users/{user_id}`, never the id); any path the app does not
+        serve is "unmatched", so that unknown paths cannot mint label values."""
+        if self._templates is None:
+            self._templates = _route_templates(self.routes)
+        static, templated = self._templates
         path = str(scope.get("path", ""))
-        return path if path in self._paths else "unmatched"
+        if path in static:
+            return path
+        return next((t for regex, t in templated if regex.match(path)), "unmatched")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

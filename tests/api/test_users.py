@@ -60,6 +60,23 @@ def test_lifecycle_versions_attributes_and_caps(embedder: Embedder, tmp_path: Pa
         assert client.get("/v1/users/nobody").json()["error"]["type"] == "not_found"
 
 
+def test_patch_with_a_key_appends_once_and_metrics_name_the_route(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    with app_client(embedder, state_dir=tmp_path) as client:
+        client.put("/v1/users/ann", json={"history": []})
+        append = {"append": history_json("long")[:1]}
+        for _ in range(2):  # a retry of the same append
+            r = client.patch("/v1/users/ann", json=append, headers={"Idempotency-Key": "a-1"})
+            assert r.status_code == 200 and r.json()["pairs"] == 1
+        assert client.get("/v1/users/ann").json()["version"] == 2  # appended once
+        client.get("/no/such/path")
+        metrics = client.get("/metrics").text
+    assert 'route="/v1/users/{user_id}",status="200"' in metrics
+    assert "ann" not in metrics  # a template, never the user id
+    assert 'route="unmatched",status="404"' in metrics
+
+
 def test_stored_history_scores_like_inline_history(embedder: Embedder, tmp_path: Path) -> None:
     history = history_json("short")[:3]
     with app_client(embedder, state_dir=tmp_path) as client:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
 
+from service.api._idempotent import IdempotencyKey, once
 from service.api._json_route import JSONBodyRoute
-from service.api.deps import UserServiceDep
+from service.api.deps import IdempotencyDep, UserServiceDep
 from service.api.errors import responses as errors
 from service.api.schemas.users import UserDeleted, UserInfo, UserPatch, UserWrite
 
@@ -38,9 +40,19 @@ async def get_user(user_id: UserIdPath, service: UserServiceDep) -> UserInfo:
 
 
 @router.patch("/{user_id}", response_model=UserInfo, responses=_ERRORS)
-async def patch_user(user_id: UserIdPath, body: UserPatch, service: UserServiceDep) -> UserInfo:
-    """Append history pairs and merge attributes."""
-    return await service.patch(user_id, body)
+async def patch_user(
+    user_id: UserIdPath,
+    body: UserPatch,
+    service: UserServiceDep,
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKey = None,
+) -> UserInfo | JSONResponse:
+    """Append history pairs and merge attributes. An append is not idempotent by itself: send
+    an `Idempotency-Key` to retry one safely."""
+    route = f"users-patch\x1f{user_id}"
+    return await once(
+        idempotency, idempotency_key, route, body, lambda: service.patch(user_id, body)
+    )
 
 
 @router.delete("/{user_id}", response_model=UserDeleted, responses=_ERRORS)
