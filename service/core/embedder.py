@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from service.core._batcher import Batcher
 from service.core.lru import LRU
 
 Vectors = npt.NDArray[np.float32]
@@ -46,6 +47,18 @@ class Embedder(ABC):
     def encode(self, texts: Sequence[str]) -> Vectors:
         """(len(texts), dim) float32, rows L2-normalised."""
 
+    def encode_split(
+        self, prefixes: Sequence[str], suffixes: Sequence[str]
+    ) -> tuple[Vectors, Vectors]:
+        """Each `prefix + suffix` read once: the whole text's vector, and the suffix's own, pooled
+        from the suffix tokens in the context of the prefix (an answer read in its question).
+
+        This generic version reads the suffix on its own (a second pass); a model with token
+        outputs pools the span of the one pass instead."""
+        return self.encode([p + s for p, s in zip(prefixes, suffixes, strict=True)]), self.encode(
+            list(suffixes)
+        )
+
     def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
         """The vectors already in memory for these texts (no model call)."""
         return {}
@@ -62,7 +75,7 @@ class SentenceTransformerEmbedder(Embedder):
         model: str = BUNDLED,
         *,
         max_seq_length: int | None = None,
-        batch_size: int = 32,
+        batch_size: int = 8,  # texts per forward pass: small batches pad less (fastest here)
         cache_size: int = 50_000,
         disk_cache: Path | None = None,
         precision: Precision = "float32",
@@ -95,6 +108,12 @@ class SentenceTransformerEmbedder(Embedder):
             "" if self.precision == "float32" else f":{self.precision}"
         )
         self._disk = _DiskCache(disk_cache, self._fingerprint) if disk_cache else None
+        # Texts that concurrent requests need embedded go through the model together.
+        self._plain: Batcher[str, Vectors] = Batcher(lambda t: list(self._encode(t)))
+        self._split: Batcher[tuple[str, str], tuple[Vectors, Vectors]] = Batcher(
+            self._encode_split_rows
+        )
+        self._model_lock = threading.Lock()  # the two batchers' leaders take turns on the model
 
     @property
     def fingerprint(self) -> str:
@@ -112,36 +131,98 @@ class SentenceTransformerEmbedder(Embedder):
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
         with self._lock:
-            for i, text in enumerate(texts):
-                cached = self._cache.get(text)
-                if cached is None:
-                    missing.setdefault(text, []).append(i)
-                else:
-                    out[i] = cached
-            if missing and self._disk is not None:
-                for text, vector in self._disk.get(list(missing)).items():
-                    out[missing.pop(text)] = vector
-                    self._cache.put(text, vector)
-            if missing:
-                fresh = self._encode(list(missing))
-                for (text, rows), vector in zip(missing.items(), fresh, strict=True):
-                    out[rows] = vector
-                    self._cache.put(text, vector)
-                if self._disk is not None:
-                    self._disk.put(dict(zip(missing, fresh, strict=True)))
+            found = self._known(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = dict(zip(missing, self._plain(missing), strict=True))
+            self._keep(fresh)
+            found |= fresh
+        for i, text in enumerate(texts):
+            out[i] = found[text]
         return out
 
-    def _encode(self, texts: list[str]) -> Vectors:
+    def encode_split(
+        self, prefixes: Sequence[str], suffixes: Sequence[str]
+    ) -> tuple[Vectors, Vectors]:
+        pairs = list(zip(prefixes, suffixes, strict=True))
+        with self._lock:
+            found = self._known([k for p, s in pairs for k in (p + s, span_key(p, s))])
+        missing = [
+            pair
+            for pair in dict.fromkeys(pairs)
+            if pair[0] + pair[1] not in found or span_key(*pair) not in found
+        ]
+        if missing:
+            fresh: dict[str, Vectors] = {}
+            for (p, s), (w, sp) in zip(missing, self._split(missing), strict=True):
+                fresh[p + s], fresh[span_key(p, s)] = w, sp
+            self._keep(fresh)
+            found |= fresh
+        whole = np.stack([found[p + s] for p, s in pairs]) if pairs else np.empty((0, self.dim))
+        span = np.stack([found[span_key(p, s)] for p, s in pairs]) if pairs else whole.copy()
+        return whole.astype(np.float32), span.astype(np.float32)
+
+    def _keep(self, fresh: dict[str, Vectors]) -> None:
+        with self._lock:
+            for key, vector in fresh.items():
+                self._cache.put(key, vector)
+            if self._disk is not None:
+                self._disk.put(fresh)
+
+    def _known(self, keys: Sequence[str]) -> dict[str, Vectors]:
+        """Vectors of these keys from memory, then disk (the caller holds `_lock`)."""
+        found: dict[str, Vectors] = {}
+        for key in dict.fromkeys(keys):
+            vector = self._cache.get(key)
+            if vector is not None:
+                found[key] = vector
+        rest = [k for k in dict.fromkeys(keys) if k not in found]
+        if rest and self._disk is not None:
+            for key, vector in self._disk.get(rest).items():
+                found[key] = vector
+                self._cache.put(key, vector)
+        return found
+
+    def _encode_split_rows(self, pairs: list[tuple[str, str]]) -> list[tuple[Vectors, Vectors]]:
+        whole, span = self._encode_split(pairs)
+        return list(zip(whole, span, strict=True))
+
+    def _encode_split(self, pairs: list[tuple[str, str]]) -> tuple[Vectors, Vectors]:
+        """One pass per text; mean-pool all its tokens (what the model's own pooling does) and
+        the suffix's tokens (after the prefix, before the closing [SEP])."""
+        limit = self._model.max_seq_length
+        tokenizer = self._model.tokenizer
+        prefix_ids = tokenizer([p for p, _ in pairs], truncation=True, max_length=limit)
+        starts = [len(ids) - 1 for ids in prefix_ids["input_ids"]]  # without the [SEP]
+        with self._model_lock, self._autocast():
+            tokens = self._model.encode(
+                [p + s for p, s in pairs],
+                batch_size=self._batch_size,
+                output_value="token_embeddings",
+                convert_to_numpy=False,
+                show_progress_bar=False,
+            )
+        whole = np.empty((len(pairs), self.dim), dtype=np.float32)
+        span = np.empty_like(whole)
+        for i, (rows, start) in enumerate(zip(tokens, starts, strict=True)):
+            rows = rows.float().numpy()
+            whole[i] = rows.mean(axis=0)
+            end = rows.shape[0] - 1  # the closing [SEP]
+            span[i] = rows[start:end].mean(axis=0) if end > start else whole[i]
+        for block in (whole, span):
+            block /= np.linalg.norm(block, axis=1, keepdims=True) + 1e-12
+        return whole, span
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
         import torch
 
-        autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16)
-            if self.precision == "bfloat16"
-            else contextlib.nullcontext()
-        )
-        with autocast:
+        if self.precision == "bfloat16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        with self._model_lock, self._autocast():
             vectors = self._model.encode(
                 texts,
                 batch_size=self._batch_size,
@@ -150,6 +231,11 @@ class SentenceTransformerEmbedder(Embedder):
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def span_key(prefix: str, suffix: str) -> str:
+    """The cache key of a suffix's span vector (never a text anybody embeds on its own)."""
+    return f"\x00span\x00{len(prefix)}\x00{prefix}{suffix}"
 
 
 def resolve_precision(precision: Precision) -> Literal["float32", "bfloat16"]:

@@ -1,11 +1,16 @@
-"""The embedder's precision setting: bf16 where the CPU has it, same vectors to 1e-3."""
+"""The embedder: precision (bf16 where the CPU has it, same vectors to 1e-3) and split reading."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from service.core.embedder import SentenceTransformerEmbedder, native_bf16, resolve_precision
+from service.core.embedder import (
+    Embedder,
+    SentenceTransformerEmbedder,
+    native_bf16,
+    resolve_precision,
+)
 from tests.helpers import LONG, SHORT
 
 TEXTS = [LONG, SHORT, "Question: how long should I steep green tea?\nAnswer: " + LONG]
@@ -28,3 +33,16 @@ def test_bf16_vectors_match_float32_and_are_cached_apart() -> None:
     # served to the other.
     assert bf16.fingerprint != fp32.fingerprint
     assert fp32.fingerprint == "minilm:256"  # float32's disk caches from before stay valid
+
+
+def test_split_encoding_reads_each_text_once_and_pools_the_answer(embedder: Embedder) -> None:
+    prefixes = ["Question: How long should I steep green tea?\nAnswer: "] * 2
+    answers = [SHORT, LONG]
+    whole, span = embedder.encode_split(prefixes, answers)
+    plain = embedder.encode([p + a for p, a in zip(prefixes, answers, strict=True)])
+    assert np.allclose(whole, plain, atol=1e-5)  # the whole text: the model's own vector
+    alone = embedder.encode(answers)
+    cosine = (span * alone).sum(axis=1)
+    assert np.all(cosine > 0.5) and np.all(cosine < 0.999)  # the answer, read in its question
+    again_whole, again_span = embedder.encode_split(prefixes, answers)  # from the cache
+    assert np.array_equal(again_span, span) and np.array_equal(again_whole, whole)
