@@ -28,7 +28,7 @@ from service.backends.embedded.usermodel import (
     history_evidence,
     infer,
 )
-from service.backends.embedded.views import TextViews, ViewBuilder, qa_text
+from service.backends.embedded.views import TextViews, ViewBuilder, content_keys, content_vectors
 from service.core.chain import CandidateEvaluation, Criterion, CriterionScore
 from service.core.embedder import Embedder
 from service.core.inputs import history_fingerprint
@@ -79,12 +79,13 @@ class EmbeddedBackend(Backend):
         """Embed every text up front in large batches (much faster than request by request)."""
         if self._views is None or not self.params.has_content:
             return
-        unique = list(dict.fromkeys(texts))
-        batch = [qa_text(p, r) for p, r in unique] + [r for _, r in unique]
-        batch.sort(key=len)  # similar lengths share a batch: less padding
-        step = 512
-        for start in tqdm(range(0, len(batch), step), desc="embedding", disable=not progress):
-            await asyncio.to_thread(self._views.embedder.encode, batch[start : start + step])
+        unique = sorted(dict.fromkeys(texts), key=lambda t: len(t[0]) + len(t[1]))
+        views, embedder = self.params.content_views, self._views.embedder
+        step = 512  # similar lengths share a batch: less padding
+        for start in tqdm(range(0, len(unique), step), desc="embedding", disable=not progress):
+            chunk = unique[start : start + step]
+            prompts, responses = [p for p, _ in chunk], [r for _, r in chunk]
+            await asyncio.to_thread(content_vectors, embedder, views, prompts, responses)
 
     async def generate(self, group: SampleGroup) -> list[Completion]:
         started = time.perf_counter()
@@ -136,7 +137,9 @@ class EmbeddedBackend(Backend):
     async def _prefetch(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """Put known embeddings of these texts in memory; return the ones nobody has."""
         assert self.caches is not None
-        texts = list(dict.fromkeys([qa_text(p, r) for p, r in pairs] + [r for _, r in pairs]))
+        prompts, responses = [p for p, _ in pairs], [r for _, r in pairs]
+        views = self.params.content_views if self.params.has_content else ()
+        texts = list(dict.fromkeys(content_keys(views, prompts, responses)))
         in_memory = self.embedder.cached(texts)
         self.caches.count("embedding", "hit", len(in_memory), store="memory")
         missing = [t for t in texts if t not in in_memory]

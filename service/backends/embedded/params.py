@@ -106,6 +106,9 @@ class EmbeddedParams:
     identifiers: tuple[Expert, ...] = ()  # same labels, lightly regularised: for the posterior
     embedder: str | None = None  # None: the content view is unused
     content_dim: int = 0
+    # What the content view embeds per answer, in order: "qa" (the answer in its question),
+    # "answer" (the answer alone). Each costs one embedding per text.
+    content_views: tuple[str, ...] = ("qa", "answer")
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -113,10 +116,11 @@ class EmbeddedParams:
         return self.content_dim > 0 and any(e.content.size for e in self.experts)
 
     def check_embedder(self, name: str, dim: int) -> None:
-        if self.has_content and (self.embedder != name or self.content_dim != 2 * dim):
+        views = len(self.content_views)
+        if self.has_content and (self.embedder != name or self.content_dim != views * dim):
             raise ParamsError(
                 f"embedded params {self.version} were learnt with embedder {self.embedder!r} "
-                f"({self.content_dim // 2}-d) but the service uses {name!r} ({dim}-d): set "
+                f"({self.content_dim // views}-d) but the service uses {name!r} ({dim}-d): set "
                 "PGENRM_EMBEDDER to match, or retrain with `pgenrm train-embedded`"
             )
 
@@ -129,6 +133,7 @@ class EmbeddedParams:
             "version": self.version,
             "embedder": self.embedder,
             "content_dim": self.content_dim,
+            "content_views": list(self.content_views),
             "style_features": list(STYLE_FEATURES),
             "calibration": {**self.calibration.__dict__},
             "experts": [
@@ -260,6 +265,7 @@ def load_params(path: Path | None = None) -> EmbeddedParams:
         identifiers=identifiers,
         embedder=manifest["embedder"],
         content_dim=int(manifest["content_dim"]),
+        content_views=tuple(manifest.get("content_views", ("qa", "answer"))),
         manifest=manifest,
     )
 

@@ -19,15 +19,64 @@ import scipy.sparse as sp
 from service.backends.embedded.features import style_vector
 from service.backends.embedded.lexical import CharNgrams
 from service.backends.embedded.params import EmbeddedParams
-from service.core.embedder import Embedder
+from service.core.embedder import Embedder, span_key
 from service.core.lru import LRU
 
 F64 = npt.NDArray[np.float64]
 _MAGIC = b"PGTV1"
 
 
+def qa_prefix(prompt: str) -> str:
+    return f"Question: {prompt}\nAnswer: "
+
+
 def qa_text(prompt: str, response: str) -> str:
-    return f"Question: {prompt}\nAnswer: {response}"
+    return qa_prefix(prompt) + response
+
+
+# What the content view embeds per answer: "qa", the answer in its question; "answer", the
+# answer alone (a second pass); "answer_in_qa", the answer's own tokens pooled from the "qa"
+# pass (no second pass: half the embedding cost of "qa" + "answer").
+CONTENT_VIEWS = ("qa", "answer", "answer_in_qa")
+
+
+def content_keys(
+    views: Sequence[str], prompts: Sequence[str], responses: Sequence[str]
+) -> list[str]:
+    """The embedder cache keys these views read (to look them up in a shared cache first)."""
+    out: list[str] = []
+    for view in _checked(views):
+        if view == "qa":
+            out += [qa_text(p, r) for p, r in zip(prompts, responses, strict=True)]
+        elif view == "answer":
+            out += list(responses)
+        else:
+            out += [span_key(qa_prefix(p), r) for p, r in zip(prompts, responses, strict=True)]
+    return out
+
+
+def content_vectors(
+    embedder: Embedder, views: Sequence[str], prompts: Sequence[str], responses: Sequence[str]
+) -> F64:
+    """(n, len(views) * dim): each answer's vector per view, side by side, in `views` order."""
+    parts: dict[str, npt.NDArray[np.float32]] = {}
+    if "answer_in_qa" in _checked(views):
+        prefixes = [qa_prefix(p) for p in prompts]
+        parts["qa"], parts["answer_in_qa"] = embedder.encode_split(prefixes, responses)
+    elif "qa" in views:
+        parts["qa"] = embedder.encode(
+            [qa_text(p, r) for p, r in zip(prompts, responses, strict=True)]
+        )
+    if "answer" in views:
+        parts["answer"] = embedder.encode(list(responses))
+    return np.hstack([parts[v] for v in views]).astype(np.float64)
+
+
+def _checked(views: Sequence[str]) -> Sequence[str]:
+    unknown = [v for v in views if v not in CONTENT_VIEWS]
+    if unknown:
+        raise ValueError(f"unknown content views {unknown} (known: {list(CONTENT_VIEWS)})")
+    return views
 
 
 @dataclass(frozen=True)
@@ -118,9 +167,7 @@ class ViewBuilder:
         style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
         content = np.zeros((len(responses), 0))
         if self.params.has_content:
-            texts = [qa_text(p, r) for p, r in zip(prompts, responses, strict=True)]
-            vectors = self.embedder.encode([*texts, *responses]).astype(np.float64)
-            content = np.hstack([vectors[: len(texts)], vectors[len(texts) :]])
+            content = content_vectors(self.embedder, self.params.content_views, prompts, responses)
         wording = self._wording_rows(responses) if self._ngrams is not None else None
         return TextViews(style=style, content=content, wording=wording)
 

@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--embed-cache", type=Path, help="embedding cache file (default: ~/.cache)")
     parser.add_argument("--no-embed-cache", action="store_true", help="embed everything afresh")
+    parser.add_argument(
+        "--content-views",
+        default="qa,answer",
+        help="what the content view embeds per answer: qa (in its question), answer (alone), "
+        "or both (comma-separated); each costs one embedding per scored text",
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -38,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from service.offline.embedded_training.training import TrainConfig, train
 
     cache = None if args.no_embed_cache else (args.embed_cache or default_disk_cache())
-    config = TrainConfig(calibrate=not args.no_calibrate)
+    views = tuple(v.strip() for v in args.content_views.split(",") if v.strip())
+    config = TrainConfig(calibrate=not args.no_calibrate, content_views=views)
     try:
         embedder = load_embedder(args.embedder, disk_cache=cache)
         params = train(args.data, args.out, embedder, config, progress=not args.no_progress)

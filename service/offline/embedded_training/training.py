@@ -24,7 +24,7 @@ from tqdm import tqdm
 from service.backends.embedded.features import style_matrix
 from service.backends.embedded.lexical import CharNgrams, fit_idf
 from service.backends.embedded.params import Calibration, EmbeddedParams, Expert
-from service.backends.embedded.views import qa_text
+from service.backends.embedded.views import content_vectors
 from service.core.embedder import Embedder
 from service.core.rows import Row, load_rows
 from service.offline.embedded_training.calibration import calibrate
@@ -51,6 +51,9 @@ class TrainConfig:
     wording_top: int = 40_000  # wording weights kept per expert (largest magnitudes)
     max_population_rows: int = 20_000
     calibrate: bool = True  # tune the trust in short histories on val rows (see calibration.py)
+    # What the content view embeds per answer (see views.CONTENT_VIEWS); "answer" costs a second
+    # embedding pass per scored text, the largest part of a cold score.
+    content_views: tuple[str, ...] = ("qa", "answer")
     seed: int = 0
 
 
@@ -79,7 +82,11 @@ class Corpus:
 
 
 def build_corpus(
-    rows: Sequence[Row], datasets: Sequence[str], embedder: Embedder, progress: bool = True
+    rows: Sequence[Row],
+    datasets: Sequence[str],
+    embedder: Embedder,
+    progress: bool = True,
+    views: Sequence[str] = ("qa", "answer"),
 ) -> Corpus:
     keys: dict[tuple[str, str], int] = {}
     chosen: list[int] = []
@@ -92,14 +99,13 @@ def build_corpus(
     raw = style_matrix(answers, prompts)
     mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
     idf = fit_idf(answers)
-    texts = [qa_text(p, a) for p, a in keys] + answers
-    vectors = np.zeros((len(texts), embedder.dim), np.float32)
+    content = np.zeros((len(answers), len(views) * embedder.dim), np.float64)
     batch = 256
     for start in tqdm(
-        range(0, len(texts), batch), desc="embedding", unit="batch", disable=not progress
+        range(0, len(answers), batch), desc="embedding", unit="batch", disable=not progress
     ):
-        vectors[start : start + batch] = embedder.encode(texts[start : start + batch])
-    content = np.hstack([vectors[: len(keys)], vectors[len(keys) :]]).astype(np.float64)
+        span = slice(start, start + batch)
+        content[span] = content_vectors(embedder, views, prompts[span], answers[span])
     wording = CharNgrams(*idf).transform(answers)
     return Corpus(
         rows=list(rows),
@@ -253,7 +259,7 @@ def train(
         )
     if not rows:
         raise ValueError("no train/val rows to learn from")
-    corpus = build_corpus(rows, datasets, embedder, progress)
+    corpus = build_corpus(rows, datasets, embedder, progress, config.content_views)
     groups = expert_groups(corpus, config)
     rng = np.random.default_rng(config.seed)
     everyone = np.arange(len(rows))
@@ -278,6 +284,7 @@ def train(
         experts=(),
         embedder=embedder.name,
         content_dim=corpus.content.shape[1],
+        content_views=tuple(config.content_views),
     )
     calibration, search = Calibration(), {"skipped": "disabled"}
     if config.calibrate:
