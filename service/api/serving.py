@@ -10,6 +10,7 @@ candidates are scored together in one plan, each member getting its own share of
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,9 @@ class ScoreService:
         self.metrics = metrics
         self.users = users
         self.groups = groups or MemoryGroups(settings.group_wait_s, settings.max_pending_groups)
+        # This process's members waiting in a group, already prepared: whoever scores the group
+        # here reuses them instead of reading the user store again.
+        self._waiting: dict[str, Prepared] = {}
 
     async def score(self, request: ScoreRequest) -> ScoreResponse:
         if not self.engine.ready:
@@ -93,10 +97,15 @@ class ScoreService:
                 raise outcome
             return outcome
         self._check_group(request)
-        await self.prepare(request)  # a bad member fails here, before holding up its group
+        prepared = await self.prepare(request)  # a bad member fails here, not in its group
         key = f"{request.user_id}\x1f{request.group.id}"
-        member = request.model_dump(mode="json")
-        joined = await self.groups.join(key, request.group.size, member, self._score_group)
+        token = uuid.uuid4().hex
+        member = {"request": request.model_dump(mode="json"), "local": token}
+        self._waiting[token] = prepared
+        try:
+            joined = await self.groups.join(key, request.group.size, member, self._score_group)
+        finally:
+            self._waiting.pop(token, None)
         return self._joined(request, joined)
 
     def _check_group(self, request: ScoreRequest) -> None:
@@ -120,8 +129,12 @@ class ScoreService:
         """The group's scorer (run by the one caller that closes the group)."""
         prepared: list[Prepared | PgenrmError] = []
         for raw in members:
+            local = self._waiting.get(str(raw.get("local")))
+            if local is not None:
+                prepared.append(local)
+                continue
             try:
-                prepared.append(await self.prepare(ScoreRequest.model_validate(raw)))
+                prepared.append(await self.prepare(ScoreRequest.model_validate(raw["request"])))
             except ValidationError as error:
                 prepared.append(validation_error(error.errors()))
             except PgenrmError as error:

@@ -368,12 +368,19 @@ def test_stats_and_reset(sim: Simulator) -> None:
     assert first["n"] == 3 and first["status"] == 200 and first["prompt_tokens"] > 100
     assert first["start"] <= first["end"] <= second["start"] <= second["end"]
     assert second["structured"] is True and stats["in_flight"] == 0
+    # totals that outlive the log: choices and tokens of the answered requests
+    assert stats["choices"] == first["n"] + second["n"]
+    assert stats["prompt_tokens"] == first["prompt_tokens"] + second["prompt_tokens"]
+    assert stats["completion_tokens"] == first["completion_tokens"] + second["completion_tokens"]
     sim.reset()
     assert sim.stats() == {
         "requests": 0,
         "by_status": {},
         "in_flight": 0,
         "max_in_flight": 0,
+        "choices": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
         "log": [],
     }
 
