@@ -7,7 +7,7 @@ request's fallback reward when it gave one (counted), else null.
 
 from __future__ import annotations
 
-import statistics
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -70,8 +70,8 @@ def member_response(
     request = p.request
     group_scores = [outcome.scores[c] for c in scored]
     ranks = dict(zip(scored, rank(group_scores), strict=True))
-    mean = statistics.fmean(group_scores)
-    spread = statistics.pstdev(group_scores) if len(group_scores) > 1 else 0.0
+    mean = sum(group_scores) / len(group_scores)
+    spread = math.sqrt(sum((s - mean) ** 2 for s in group_scores) / len(group_scores))
     engine_of = {i: c for c, i in mine.items()}
     fallback = request.reward.fallback
     results = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,8 +75,16 @@ def spread(samples: Sequence[Sample], k: int) -> tuple[list[float], list[int]]:
         if isinstance(sample.outcome, ScoredSample):
             for i, score in enumerate(candidate_scores(sample)):
                 columns[i].append(score)
-    stds = [statistics.pstdev(c) if len(c) > 1 else 0.0 for c in columns]
-    return stds, [len(c) for c in columns]
+    return [_std(c) for c in columns], [len(c) for c in columns]
+
+
+def _std(values: Sequence[float]) -> float:
+    """Population standard deviation in plain floats (statistics.pstdev's exact fractions cost
+    more than the rest of a warm score's aggregation)."""
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(max(0.0, sum((v - mean) ** 2 for v in values) / len(values)))
 
 
 def rank(scores: Sequence[float]) -> list[int]:
