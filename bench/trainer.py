@@ -20,6 +20,7 @@ the simulator counts them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import time
 from itertools import combinations
@@ -31,6 +32,7 @@ import httpx
 from bench._table import print_figures
 from service.backends.openai._transport import LeanTransport
 from service.core.rows import Row, load_rows
+from service.testing.redis_process import RedisServer
 from service.testing.server_process import served
 from service.testing.simulator_process import Simulator
 
@@ -91,7 +93,8 @@ async def per_sample(client: httpx.AsyncClient, groups: list[Any], tag: str) -> 
     async def one(g: int, user: str, prompt: str, text: str, size: int) -> int:
         group = {"id": f"{tag}-{g}", "size": size}
         r = await client.post("/v1/score", json=score_body(user, prompt, [text], group=group))
-        r.raise_for_status()
+        if r.status_code != 200:
+            raise SystemExit(f"a per-sample call failed: HTTP {r.status_code}: {r.text[:300]}")
         return int(not r.json()["group"]["partial"])
 
     done = await asyncio.gather(
@@ -192,13 +195,19 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--rollouts", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="gateway processes")
+    parser.add_argument(
+        "--redis", action="store_true", help="a real redis-server for the store and groups"
+    )
     parser.add_argument("--llm-prompts", type=int, default=8, help="groups sent to the simulator")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
     histories, groups = corpus(args.prompts, args.rollouts)
     env = {"PGENRM_WORKERS": str(args.workers), "PGENRM_GROUP_WAIT_S": "30"}
-    with served(env) as url:
-        result: dict[str, Any] = asyncio.run(embedded(url, histories, groups))
+    with contextlib.ExitStack() as stack:
+        if args.redis:
+            env["PGENRM_REDIS_URL"] = stack.enter_context(RedisServer()).url
+        with served(env) as url:
+            result: dict[str, Any] = asyncio.run(embedded(url, histories, groups))
     with Simulator() as sim:
         env = {"PGENRM_BACKEND": "openai", "PGENRM_OPENAI_URLS": f"{sim.url}/v1"}
         with served(env) as url:

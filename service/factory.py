@@ -12,8 +12,9 @@ from service.backends.embedded.params import load_params
 from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
 from service.cache.memory import MemoryStore
 from service.cache.redis import RedisStore
-from service.coordination.groups import GroupAssembler, MemoryGroups, RedisGroups
+from service.coordination.groups import GroupAssembler, MemoryGroups
 from service.coordination.idempotency import Idempotency, MemoryIdempotency, RedisIdempotency
+from service.coordination.redis_groups import RedisGroups
 from service.core.config import Settings
 from service.core.embedder import load_embedder
 from service.core.metrics import Metrics

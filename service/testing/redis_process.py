@@ -58,6 +58,12 @@ class RedisServer:
             self.proc.wait(timeout=10)
         self.proc = None
 
+    def __enter__(self) -> RedisServer:
+        return self if self.proc is not None else self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.cleanup()
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.coordination.groups import Member, RedisGroups, Result
+from service.coordination.groups import Member, Result
 from service.coordination.idempotency import RedisIdempotency
+from service.coordination.redis_groups import RedisGroups
 from service.testing.redis_process import RedisServer
 from tests.fixtures import redis_server
 
