@@ -20,8 +20,8 @@ the simulator counts them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import time
 from itertools import combinations
 from pathlib import Path
