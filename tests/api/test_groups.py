@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -90,8 +91,14 @@ def test_a_member_that_disagrees_with_its_group_fails_alone(
     client, _ = counted
     bodies = [member(t, "g3", 3) for t in ROLLOUTS[:3]]
     bodies[2]["prompt"] = "Something else entirely?"
+    groups = client.app.state.pgenrm.score_service.groups  # type: ignore[attr-defined]
     with ThreadPoolExecutor(3) as pool:
-        responses = list(pool.map(lambda b: client.post("/v1/score", json=b), bodies))
+        first = [pool.submit(client.post, "/v1/score", json=b) for b in bodies[:2]]
+        # the group's first member leads: let the two agreeing ones join before the odd one
+        while sum(len(g.members) for g in groups._pending.values()) < 2:
+            threading.Event().wait(0.01)
+        odd = pool.submit(client.post, "/v1/score", json=bodies[2])
+        responses = [f.result() for f in (*first, odd)]
     assert [r.status_code for r in responses] == [200, 200, 422]
     assert responses[2].json()["error"]["field"] == "prompt"
     assert responses[0].json()["group"]["candidates"] == 2
