@@ -194,6 +194,8 @@ def test_grpo_trainer_logs_pgenrm_rewards(
     finally:  # the reward function's client lives on TRL's reward event loop
         asyncio.run_coroutine_threadsafe(aclose_shared_clients(), trainer.async_loop).result(60)
     steps = [entry for entry in logged if "rewards/pgenrm/mean" in entry]
+    shown = ("rewards/pgenrm/mean", "rewards/pgenrm/std", "reward", "pgenrm/unscored_frac")
+    print("GRPOTrainer logged:", [{k: round(e[k], 4) for k in shown if k in e} for e in steps])
     assert len(steps) == 2
     for entry in steps:
         assert (
