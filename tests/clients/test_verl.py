@@ -81,6 +81,7 @@ def test_verl_reward_manager_scores_through_pgenrm(server: str) -> None:
     assert requests_total(server, "/v1/score") - before == 6  # K=1: one call per response
 
     file = cases["file"]
+    print("veRL", file["manager"], "async:", file["async"], "results:", file["results"])
     assert (file["manager"], file["async"]) == ("NaiveRewardManager", True)
     for result, want in zip(file["results"], expected, strict=True):
         info = result["reward_extra_info"]
