@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,21 +71,33 @@ def written(
 
 
 class UserStore(ABC):
-    """Per-user records. `append` and `put` are atomic with respect to other writers (other
-    worker processes and replicas included)."""
+    """Per-user records. Every write is one atomic read-modify-write (`_update`), so concurrent
+    writers (other worker processes, other replicas) never lose one another's pairs."""
 
     name: str
+
+    def __init__(self, max_pairs: int) -> None:
+        self.max_pairs = max_pairs
 
     @abstractmethod
     async def get(self, user_id: str) -> StoredUser | None: ...
 
     @abstractmethod
+    async def _update(
+        self, user_id: str, change: Callable[[StoredUser | None], StoredUser | None]
+    ) -> StoredUser | None:
+        """Store `change(current record)` atomically (nothing when it gives None); return it."""
+
     async def put(
         self, user_id: str, history: Sequence[PreferencePair], attributes: Mapping[str, Attribute]
     ) -> StoredUser:
         """Create or replace the user."""
+        record = await self._update(
+            user_id, lambda old: written(user_id, old, history, attributes, self.max_pairs)
+        )
+        assert record is not None
+        return record
 
-    @abstractmethod
     async def append(
         self,
         user_id: str,
@@ -94,6 +106,14 @@ class UserStore(ABC):
     ) -> StoredUser | None:
         """Add pairs (the oldest beyond the cap are dropped) and merge attributes (None removes
         one); None when the user does not exist."""
+
+        def change(old: StoredUser | None) -> StoredUser | None:
+            if old is None:
+                return None
+            merged = {**old.attributes, **attributes}
+            return written(user_id, old, (*old.history, *pairs), merged, self.max_pairs)
+
+        return await self._update(user_id, change)
 
     @abstractmethod
     async def delete(self, user_id: str) -> bool:

@@ -7,13 +7,12 @@ different replicas never lose a pair.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 
 from redis.exceptions import WatchError
 
-from service.core.inputs import PreferencePair
 from service.core.redis import REDIS_DOWN, connect
-from service.users.base import Attribute, StoredUser, UserStore, UserStoreError, written
+from service.users.base import StoredUser, UserStore, UserStoreError
 
 PREFIX = "pgenrm:user:"
 _ATTEMPTS = 20
@@ -23,8 +22,8 @@ class RedisUserStore(UserStore):
     name = "redis"
 
     def __init__(self, url: str, max_pairs: int, timeout_s: float = 1.0) -> None:
+        super().__init__(max_pairs)
         self._redis = connect(url, timeout_s)
-        self._max_pairs = max_pairs
 
     async def get(self, user_id: str) -> StoredUser | None:
         try:
@@ -32,29 +31,6 @@ class RedisUserStore(UserStore):
         except REDIS_DOWN as error:
             raise UserStoreError(f"user store (redis): {error}") from error
         return None if raw is None else StoredUser.from_json(user_id, raw)
-
-    async def put(
-        self, user_id: str, history: Sequence[PreferencePair], attributes: Mapping[str, Attribute]
-    ) -> StoredUser:
-        record = await self._update(
-            user_id, lambda old: written(user_id, old, history, attributes, self._max_pairs)
-        )
-        assert record is not None
-        return record
-
-    async def append(
-        self,
-        user_id: str,
-        pairs: Sequence[PreferencePair],
-        attributes: Mapping[str, Attribute | None],
-    ) -> StoredUser | None:
-        def change(old: StoredUser | None) -> StoredUser | None:
-            if old is None:
-                return None
-            merged = {**old.attributes, **attributes}
-            return written(user_id, old, (*old.history, *pairs), merged, self._max_pairs)
-
-        return await self._update(user_id, change)
 
     async def _update(
         self, user_id: str, change: Callable[[StoredUser | None], StoredUser | None]

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from service.core.inputs import PreferencePair
-from service.users.base import Attribute, StoredUser, UserStore, UserStoreError, written
+from service.users.base import StoredUser, UserStore, UserStoreError
 
 T = TypeVar("T")
 
@@ -23,8 +22,8 @@ class SQLiteUserStore(UserStore):
     name = "sqlite"
 
     def __init__(self, path: Path, max_pairs: int) -> None:
+        super().__init__(max_pairs)
         self.path = path
-        self._max_pairs = max_pairs
         self._lock = threading.Lock()  # one connection, used from worker threads in turn
         self._db: sqlite3.Connection | None = None  # opened on first use
 
@@ -81,28 +80,9 @@ class SQLiteUserStore(UserStore):
     async def get(self, user_id: str) -> StoredUser | None:
         return await self._run(lambda db: self._read(db, user_id))
 
-    async def put(
-        self, user_id: str, history: Sequence[PreferencePair], attributes: Mapping[str, Attribute]
-    ) -> StoredUser:
-        def change(old: StoredUser | None) -> StoredUser:
-            return written(user_id, old, history, attributes, self._max_pairs)
-
-        record = await self._run(self._transaction(user_id, change))
-        assert record is not None
-        return record
-
-    async def append(
-        self,
-        user_id: str,
-        pairs: Sequence[PreferencePair],
-        attributes: Mapping[str, Attribute | None],
+    async def _update(
+        self, user_id: str, change: Callable[[StoredUser | None], StoredUser | None]
     ) -> StoredUser | None:
-        def change(old: StoredUser | None) -> StoredUser | None:
-            if old is None:
-                return None
-            merged = {**old.attributes, **attributes}
-            return written(user_id, old, (*old.history, *pairs), merged, self._max_pairs)
-
         return await self._run(self._transaction(user_id, change))
 
     async def delete(self, user_id: str) -> bool:
