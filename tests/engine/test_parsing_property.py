@@ -8,6 +8,7 @@ so it must never be produced either.
 from __future__ import annotations
 
 import json
+import os
 import time
 import typing
 from typing import Any
@@ -28,7 +29,11 @@ from service.core.chain import (
 from service.engine.parsing import ScoredSample, parse_chain, parse_scores
 from service.engine.render import render_chain, rounded_weights
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The fast tier (scripts/test --fast) draws a quarter of the examples.
+SCALE = 4 if os.environ.get("PGENRM_FAST_TESTS") == "1" else 1
+FAST = settings(
+    max_examples=200 // SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 ALL_FLAGS = set(typing.get_args(RecoveryFlag))
 
 FRAGMENTS = [
@@ -207,7 +212,7 @@ def chain_cases(draw: st.DrawFn) -> tuple[str, int]:
     return frame.format(a=analysis, b=body, c=draw(fragment_text())), k
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500 // SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=chain_cases())
 @example(  # three 10s under weights 33.3 each: float rounding must not push the overall past 10
     case=(
