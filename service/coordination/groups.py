@@ -86,10 +86,6 @@ class MemoryGroups(GroupAssembler):
         self._pending: dict[str, _Pending] = {}
         self._scoring: set[asyncio.Task[None]] = set()  # strong references while they run
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
     async def join(self, key: str, size: int, member: Member, score: Scorer) -> Joined:
         loop = asyncio.get_running_loop()
         group = self._pending.get(key)
