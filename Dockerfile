@@ -1,5 +1,7 @@
-# pgenrm scoring gateway. CPU-only image: PyTorch is the CPU build (constraints.txt pins
-# torch==<version>+cpu), so no CUDA wheels are pulled; the LLM runs in vLLM (docker-compose.yml).
+# pgenrm scoring gateway. CPU-only image with the exact versions the test suite passed with:
+# requirements/server.lock (pgenrm's runtime dependencies, hash-checked; ./scripts/lock writes it,
+# README "Refreshing the lock"), PyTorch on its CPU build so no CUDA wheels are pulled; the LLM
+# runs in vLLM (docker-compose.yml).
 #   docker build -t pgenrm .
 #   docker build --build-arg TORCH_INDEX_URL=https://mirror.example/whl/cpu -t pgenrm .
 # Settings are PGENRM_* environment variables (service/core/config.py, deploy/README.md).
@@ -11,17 +13,22 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Torch first, in its own layer: the largest download, and it changes only with the pin.
-COPY constraints.txt ./
-RUN torch_pin=$(grep -E '^torch==' constraints.txt) \
-    && pip install -c constraints.txt --extra-index-url "$TORCH_INDEX_URL" "$torch_pin"
+# Torch first, in its own layer: the largest download, and torch.lock changes only with its pin.
+# Every install checks each file against the lock's hashes, and --no-deps installs nothing else.
+COPY requirements/torch.lock ./requirements/
+RUN pip install --require-hashes --no-deps --extra-index-url "$TORCH_INDEX_URL" \
+      -r requirements/torch.lock
+COPY requirements/server.lock ./requirements/
+RUN pip install --require-hashes --no-deps -r requirements/server.lock
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY prototypes ./prototypes
-# A regular (non-editable) install of the project only, not its [dev] extras.
-RUN pip install -c constraints.txt . \
+# A regular (non-editable) install of the project alone: its dependencies are all in the lock
+# (pip check fails the build if not: run ./scripts/lock), none of its [dev] extras.
+RUN pip install --no-deps . \
+    && pip check \
     && if pip list 2>/dev/null | grep -qiE '^(nvidia|triton)'; then \
-         echo "CUDA packages were installed; the torch constraint did not hold" >&2; exit 1; \
+         echo "CUDA packages were installed; the torch pin did not hold" >&2; exit 1; \
        fi
 
 FROM python:3.11-slim
