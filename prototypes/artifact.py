@@ -3,7 +3,8 @@
 One directory per version under a root, plus a `LATEST` file naming the newest complete one;
 the learn job writes a version into a temporary directory and renames it into place before
 updating `LATEST`, so a server never sees half an artefact. Every file's SHA-256 is in the
-manifest and checked on load.
+manifest and checked on load. `LATEST` (and the manifest's file names) may only name plain
+entries inside the root: a pointer to `../..`, an absolute path or a symlink out is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -33,8 +35,21 @@ F32 = npt.NDArray[np.float32]
 JSONPair = dict[str, Any]
 
 
+# A version (or a file in one) is one plain name: no separators, no `..`, not hidden (staging
+# directories are).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
 class ArtifactError(ValueError):
-    """Unreadable, incomplete or mismatched artefact: the message says which and why."""
+    """Unreadable, incomplete or mismatched artefact: the message says which and why.
+
+    The message names versions and file names, never a filesystem path, because it reaches
+    API clients (/readyz, the reload endpoint); `path` says where, for the log.
+    """
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -134,29 +149,67 @@ def write_artifact(
 
 
 def latest_version(root: Path) -> str | None:
+    """What LATEST says, unchecked (`version_dir` checks it before anything is read)."""
     try:
         return (root / LATEST).read_text().strip() or None
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{LATEST} is unreadable ({_why(error, root)})", root) from error
+
+
+def version_dir(root: Path, version: str) -> Path:
+    """The directory of `version`, which must be a version directory directly inside `root`:
+    LATEST (or a caller) naming `../..`, an absolute path or a symlink out is refused."""
+    folder = root / version  # for the log only until checked
+    if not _NAME.fullmatch(version):  # its text is a path: the message must not repeat it
+        raise ArtifactError(
+            f"{LATEST} does not name a version directory (one plain name inside the prototypes "
+            "directory, written by `pgenrm prototypes learn`)",
+            folder,
+        )
+    if folder.resolve().parent != root.resolve():
+        raise ArtifactError(f"version {version} leads outside the prototypes directory", folder)
+    return folder
+
+
+def _why(error: BaseException, root: Path) -> str:
+    """An error's text without the paths it may carry (an OSError's names its file)."""
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    text = f"{type(error).__name__}: {error}"
+    for prefix in {str(root.resolve()), str(root)}:
+        text = text.replace(prefix, "<prototypes>")
+    return text
 
 
 def read_artifact(root: Path, version: str | None = None) -> Artifact:
     version = version or latest_version(root)
     if version is None:
         raise ArtifactError(
-            f"{root}: no prototype artefact (no {LATEST} file); run `pgenrm prototypes learn`"
+            f"no prototype artefact (no {LATEST} file); run `pgenrm prototypes learn`", root
         )
-    folder = root / version
+    folder = version_dir(root, version)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ArtifactError(f"{folder}: unreadable manifest: {error}") from error
-    if manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{folder}: artefact format {manifest.get('format')}, need {FORMAT}")
-    for name, digest in manifest.get("files", {}).items():
+        raise ArtifactError(
+            f"version {version}: unreadable manifest ({_why(error, root)})", folder
+        ) from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ArtifactError(f"version {version}: artefact format {found}, need {FORMAT}", folder)
+    files = manifest.get("files", {})
+    if not isinstance(files, dict):
+        raise ArtifactError(f"version {version}: the manifest's file list is not a mapping", folder)
+    for name, digest in files.items():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ArtifactError(f"version {version}: the manifest lists a file outside it", folder)
         path = folder / name
-        if not path.exists() or _sha256(path) != digest:
-            raise ArtifactError(f"{folder}: {name} is missing or fails its checksum")
+        if not path.is_file() or _sha256(path) != digest:
+            raise ArtifactError(
+                f"version {version}: {name} is missing or fails its checksum", folder
+            )
     try:
         prototypes = np.load(folder / "prototypes.npy")
         profiles = np.load(folder / "profiles.npy")
@@ -176,12 +229,19 @@ def read_artifact(root: Path, version: str | None = None) -> Artifact:
                     )
                 )
     except (OSError, ValueError, KeyError) as error:
-        raise ArtifactError(f"{folder}: corrupt artefact: {error}") from error
+        raise ArtifactError(
+            f"version {version}: corrupt artefact ({_why(error, root)})", folder
+        ) from error
     assignment = np.array([u.prototype for u in users], dtype=np.int64)
     index_path = folder / "index.faiss"
-    index = ProfileIndex.read(
-        prototypes, profiles, assignment, str(index_path) if index_path.exists() else None
-    )
+    try:
+        index = ProfileIndex.read(
+            prototypes, profiles, assignment, str(index_path) if index_path.exists() else None
+        )
+    except (RuntimeError, OSError, ValueError) as error:  # faiss says RuntimeError
+        raise ArtifactError(
+            f"version {version}: unreadable index ({_why(error, root)})", folder
+        ) from error
     return Artifact(
         version=version,
         manifest=manifest,

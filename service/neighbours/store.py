@@ -1,7 +1,9 @@
 """`PrototypeStore`: the prototype artefact the server currently serves, and its hot reload.
 
 A reload reads the new version aside and swaps one reference, so requests in flight keep the
-artefact they took; a watcher polls `LATEST` and reloads when it names a new version.
+artefact they took; a watcher polls `LATEST` and reloads when it names a new version. `LATEST`
+may only name a version directory inside the root (`prototypes.artifact.version_dir`). Errors
+carry no filesystem path (clients see them); the log says where.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ class PrototypeStore:
         artifact = read_artifact(self.root, version)
         if artifact.embedder != self.embedder:
             raise ArtifactError(
-                f"{self.root}/{artifact.version} was learnt with embedder {artifact.embedder}, "
-                f"the service embeds with {self.embedder}: relearn it or set PGENRM_EMBEDDER"
+                f"version {artifact.version} was learnt with embedder {artifact.embedder}, "
+                f"the service embeds with {self.embedder}: relearn it or set PGENRM_EMBEDDER",
+                self.root / artifact.version,
             )
         return artifact
 
@@ -37,12 +40,16 @@ class PrototypeStore:
         """Load LATEST (if new) and swap it in; returns (previous version, current version)."""
         async with self._lock:
             previous = self.current.version if self.current else None
-            version = latest_version(self.root)
-            if version is None:
-                raise ArtifactError(f"{self.root}: no LATEST artefact")
-            if version != previous:
-                self.current = await asyncio.to_thread(self._read, version)
-                log.info("prototype artefact %s loaded (was %s)", version, previous)
+            try:
+                version = latest_version(self.root)
+                if version is None:
+                    raise ArtifactError("no LATEST file in the prototypes directory", self.root)
+                if version != previous:
+                    self.current = await asyncio.to_thread(self._read, version)
+                    log.info("prototype artefact %s loaded (was %s)", version, previous)
+            except ArtifactError as error:
+                log.error("prototype artefact at %s refused: %s", error.path or self.root, error)
+                raise
             return previous, version
 
     def watch(self, interval_s: float) -> None:
@@ -52,11 +59,11 @@ class PrototypeStore:
             while True:
                 await asyncio.sleep(interval_s)
                 current = self.current.version if self.current else None
-                if latest_version(self.root) not in (None, current):
-                    try:
+                try:
+                    if latest_version(self.root) not in (None, current):
                         await self.reload()
-                    except ArtifactError as error:
-                        log.error("prototype reload failed, keeping %s: %s", current, error)
+                except ArtifactError as error:
+                    log.error("prototype reload failed, keeping %s: %s", current, error)
 
         if self._watch is None:
             self._watch = asyncio.create_task(loop())

@@ -7,6 +7,7 @@ two workers appending to the same user never lose a pair. Calls run in a thread 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from service.users.base import StoredUser, UserStore, UserStoreError
+
+log = logging.getLogger("pgenrm.users")
 
 T = TypeVar("T")
 
@@ -45,7 +48,10 @@ class SQLiteUserStore(UserStore):
                 try:
                     return work(self._open())
                 except (sqlite3.Error, OSError) as error:
-                    raise UserStoreError(f"user store {self.path}: {error}") from error
+                    # the path goes to the log only: store errors reach clients in 503s
+                    log.warning("user store %s failed: %s", self.path, error)
+                    reason = error.strerror if isinstance(error, OSError) else str(error)
+                    raise UserStoreError(f"SQLite: {reason}") from error
 
         return await asyncio.to_thread(locked)
 

@@ -64,4 +64,5 @@ def test_failed_start_is_reported() -> None:
             r = client.get("/readyz")
             if "start-up failed" in r.text:
                 break
-        assert r.status_code == 503 and "embedder weights missing" in r.json()["error"]["message"]
+        # The error's kind only: its text may carry paths (tests/api/test_no_paths.py).
+        assert r.status_code == 503 and "OSError" in r.json()["error"]["message"]

@@ -20,7 +20,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: StateDep) -> dict[str, Any]:
-    """200 only once the embedder and the backend are loaded."""
+    """200 once the embedder and the backend are loaded: "ready", or "degraded" while the
+    fallback answers for workers that are down (even since start-up). Anyone may call it, so
+    it names no filesystem path: a failed start-up says what kind of error, the log says more."""
     engine = state.engine
     ready = engine.readiness()
     if state.startup_error is not None:

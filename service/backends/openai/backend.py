@@ -73,21 +73,29 @@ class OpenAIBackend(Backend):
 
     @property
     def model(self) -> str:
+        return self._known_model() or "unknown (not discovered yet)"
+
+    def _known_model(self) -> str | None:
+        """The configured model, else the first one a worker listed at /v1/models."""
         if self.options.model:
             return self.options.model
         listed = [m for w in (self.pool.workers if self.pool else []) for m in w.models]
-        return listed[0] if listed else "unknown (not discovered yet)"
+        return listed[0] if listed else None
 
     @property
     def ready(self) -> bool:
-        """Started, and the model is known (configured, or listed by some worker)."""
-        if self.pool is None:
-            return False
-        return bool(self.options.model) or any(w.models for w in self.pool.workers)
+        """Started. The model may still be unknown (every worker down since start-up): until a
+        worker lists it, requests are `unavailable`, so the fallback answers if there is one,
+        and the health loop discovers it as soon as a worker comes up."""
+        return self.pool is not None
 
     @property
     def available(self) -> bool:
-        return self.ready and self.pool is not None and any(w.available for w in self.pool.workers)
+        return (
+            self.pool is not None
+            and self._known_model() is not None
+            and any(w.available for w in self.pool.workers)
+        )
 
     def describe(self) -> dict[str, object]:
         workers = self.pool.workers if self.pool else []
@@ -145,6 +153,8 @@ class OpenAIBackend(Backend):
     async def generate(self, group: SampleGroup) -> list[Completion]:
         if self.pool is None or self._client is None:
             raise BackendError("unavailable", "the OpenAI backend is not started")
+        if self._known_model() is None:
+            raise BackendError("unavailable", "no worker has listed its model at /v1/models yet")
         body = self.request_body(group)
         # Route by whose history fills the prompt: that worker's prefix cache holds it.
         key = group.user_id if group.level == "ind" else f"{group.user_id}\x1f{group.source}"

@@ -130,6 +130,7 @@ class WorkerPool:
                     f"{worker.url}/v1/models", headers=self._headers, timeout=5.0
                 )
                 worker.models = [m["id"] for m in listed.json()["data"]]
+                log.info("worker %s serves %s", worker.url, ", ".join(worker.models) or "nothing")
         if healthy != worker.healthy:
             log.warning("worker %s is now %s", worker.url, "healthy" if healthy else "unhealthy")
         worker.healthy = healthy
