@@ -9,10 +9,17 @@ Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connec
 over the workers. On one shared socket (uvicorn's `--workers`) whichever worker woke first
 accepted a whole burst: a trainer's 32 keep-alive connections could all land on one worker and
 leave the other core idle.
+
+uvicorn speaks HTTP through `service._http_limits`' protocol (header size and count, header and
+body timeouts, the body limit while it streams, a connection cap per worker), and the app is
+wrapped in the request-id middleware outside Starlette's error handling, so that every response,
+500s included, carries `X-Request-ID`. uvicorn's access log, which prints raw paths (user ids),
+is off: the app writes one line per request with the route template instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import logging.config
@@ -26,10 +33,15 @@ import time
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp
 from tqdm import tqdm
 
+from service._http_limits import HttpLimits, protocol_class
+from service.api.middleware import RequestIdMiddleware
 from service.app import create_app
 from service.core.config import Settings
+from service.core.metrics import Metrics
 
 log = logging.getLogger("pgenrm.server")
 _RESTART_DELAY_S = 1.0
@@ -40,12 +52,20 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> None:
     """Serve until interrupted; `overrides` are the settings given on the command line."""
     options: dict[str, Any] = {
         "log_level": settings.log_level,
-        "log_config": log_config(settings.log_level),
-        "loop": "auto",  # uvloop and httptools when installed (dependencies on Linux)
-        "http": "auto",
+        "log_config": log_config(settings.log_level, settings.log_format),
+        "loop": "auto",  # uvloop when installed (a dependency on Linux)
+        "access_log": False,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+        # uvicorn's own cap counts connections and running requests alike; the protocol
+        # refuses connections past max_connections first, so this one trips only on requests
+        # still running after their clients left.
+        "limit_concurrency": settings.max_connections + 1,
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **options)
+        logging.config.dictConfig(options["log_config"])  # JSON from the first line on
+        app = create_app(settings)
+        http = _protocol(settings, app)
+        uvicorn.run(_outermost(app), host=settings.host, port=settings.port, http=http, **options)
         return
     os.environ.update({f"PGENRM_{k.upper()}": str(v) for k, v in overrides.items()})
     with tempfile.TemporaryDirectory(prefix="pgenrm-metrics-") as metrics_dir:
@@ -100,8 +120,30 @@ def _worker(host: str, port: int, options: dict[str, Any]) -> None:
     # tqdm (model loading bars) would otherwise create multiprocessing locks that the
     # supervisor's resource tracker reports as leaked at every shutdown.
     tqdm.set_lock(threading.RLock())
-    config = uvicorn.Config("service.app:create_app", factory=True, **options)
+    logging.config.dictConfig(options["log_config"])
+    settings = Settings()  # from the environment, which carries the command line's overrides
+    app = create_app(settings)
+    config = uvicorn.Config(_outermost(app), http=_protocol(settings, app), **options)
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
+
+
+def _outermost(app: FastAPI) -> ASGIApp:
+    """The app as uvicorn runs it: request ids outside Starlette's error middleware."""
+    return RequestIdMiddleware(app)
+
+
+def _protocol(settings: Settings, app: FastAPI) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol with our limits; what it refuses is counted in the app's metrics."""
+    metrics: Metrics = app.state.pgenrm.metrics
+    limits = HttpLimits(
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_body_bytes=settings.max_body_bytes,
+        max_connections=settings.max_connections,
+    )
+    return protocol_class(limits, lambda reason: metrics.http_refused.labels(reason=reason).inc())
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -116,14 +158,31 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging, plus our own lines ("pgenrm.*") on stderr, in every worker."""
+def log_config(level: str, fmt: str = "text") -> dict[str, Any]:
+    """uvicorn's logging, plus our own lines ("pgenrm.*") on stderr, in every worker. Each line
+    carries its request's id and bound fields (`service.core.logs`); `fmt="json"` writes every
+    line, uvicorn's included, as one JSON object."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["formatters"]["plain"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    config["handlers"]["plain"] = {
-        "formatter": "plain",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
+    config["filters"] = {"request": {"()": "service.core.logs.ContextFilter"}}
+    if fmt == "json":
+        json_lines = "service.core.logs.JsonFormatter"
+        config["formatters"] = {name: {"()": json_lines} for name in ("default", "plain")}
+    else:
+        config["formatters"]["default"]["fmt"] += "%(request_context)s"
+        config["formatters"]["plain"] = {
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_context)s"
+        }
+        del config["formatters"]["access"]
+    config["handlers"] = {
+        name: {
+            "formatter": name,
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "filters": ["request"],
+        }
+        for name in ("default", "plain")
     }
+    # uvicorn's access lines print raw paths (user ids): off (the app writes its own).
+    config["loggers"]["uvicorn.access"] = {"handlers": [], "propagate": False}
     config["root"] = {"handlers": ["plain"], "level": level.upper()}
     return config

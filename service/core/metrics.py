@@ -36,6 +36,19 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.client_disconnects = Counter(
+            "pgenrm_client_disconnects",
+            "Requests whose client disconnected before the response (counted as status 499).",
+            ["route"],
+            registry=r,
+        )
+        self.http_refused = Counter(
+            "pgenrm_http_refused",
+            "Connections and requests the HTTP layer refused (headers too large or too many, "
+            "body over the limit, too slow, too many connections); by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.samples = Counter(
             "pgenrm_samples",
             "Evaluation-chain samples by level, outcome and failure reason.",

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -16,14 +17,19 @@ from service.testing._ports import REPO, free_port
 
 
 @contextmanager
-def served(env: dict[str, str], timeout_s: float = 120.0) -> Iterator[str]:
-    """Start the server with these PGENRM_* variables on top of ours; yield its base URL."""
+def served(
+    env: dict[str, str], timeout_s: float = 120.0, log: IO[bytes] | None = None
+) -> Iterator[str]:
+    """Start the server with these PGENRM_* variables on top of ours; yield its base URL.
+
+    Its output is kept in a pipe read on failure, or written to `log` (a long run's output
+    would fill the pipe and stall the server)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO,
         env={**os.environ, "PGENRM_LOG_LEVEL": "warning", **env},
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if log is None else log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
