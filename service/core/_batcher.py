@@ -5,6 +5,9 @@ padding and per-call overhead. Here the first caller becomes the leader and runs
 queued meanwhile as one batch (unique items only), hands each caller its rows, then passes
 leadership to a waiting caller if more arrived (never running others' work after its own is
 done). A batch holds at most `max_items` items.
+
+A large call goes in `chunk` items at a time, each queued behind whatever arrived meanwhile: a
+request embedding 150 texts then delays a small one by one chunk, not by all of its work.
 """
 
 from __future__ import annotations
@@ -28,15 +31,26 @@ class _Job(Generic[T, R]):
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, run: Callable[[list[T]], Sequence[R]], max_items: int = 512) -> None:
+    def __init__(
+        self, run: Callable[[list[T]], Sequence[R]], max_items: int = 512, chunk: int = 16
+    ) -> None:
         self._run = run
         self._max = max_items
+        self._chunk = chunk
         self._lock = threading.Lock()
         self._queue: list[_Job[T, R]] = []
         self._leading = False
         self.batches = 0  # model calls made (for tests and metrics)
 
     def __call__(self, items: Sequence[T]) -> list[R]:
+        if len(items) <= self._chunk:
+            return self._call(items)
+        out: list[R] = []
+        for start in range(0, len(items), self._chunk):
+            out += self._call(items[start : start + self._chunk])
+        return out
+
+    def _call(self, items: Sequence[T]) -> list[R]:
         job: _Job[T, R] = _Job(items)
         with self._lock:
             self._queue.append(job)

@@ -60,3 +60,22 @@ def test_a_batch_holds_at_most_max_items() -> None:
     batcher: Batcher[int, int] = Batcher(model, max_items=3)
     assert batcher([1, 2, 3, 4, 5]) == [1, 4, 9, 16, 25]  # one caller's items stay together
     assert model.batches == [[1, 2, 3, 4, 5]]
+
+
+def test_a_large_call_goes_in_chunks_and_lets_a_small_one_in_between() -> None:
+    model = SlowSquare()
+    batcher: Batcher[int, int] = Batcher(model, chunk=4)
+    with ThreadPoolExecutor(2) as pool:
+        large = pool.submit(batcher, list(range(100, 112)))  # three chunks of four
+        while not model.batches:  # its first chunk is in the model
+            threading.Event().wait(0.001)
+        small = pool.submit(batcher, [7])
+        while len(batcher._queue) < 1:
+            threading.Event().wait(0.001)
+        model.release.set()
+        assert small.result() == [49]
+        assert large.result() == [n * n for n in range(100, 112)]
+    assert model.batches[0] == [100, 101, 102, 103]
+    # the small call was served before the large call's second chunk finished
+    second = next(i for i, b in enumerate(model.batches) if 7 in b)
+    assert second == 1 and all(len(b) <= 5 for b in model.batches)
