@@ -14,11 +14,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from prototypes.artifact import ArtifactError
 from service import __version__
+from service.api._security_headers import SecurityHeadersMiddleware
+from service.api.auth import Gatekeeper
 from service.api.batch import BatchService
 from service.api.errors import install_error_handlers
-from service.api.middleware import MetricsMiddleware
+from service.api.middleware import MetricsMiddleware, RequestIdMiddleware
 from service.api.openrlhf import OpenRLHFService
 from service.api.routes import admin, health, metrics, openrlhf, score, users
 from service.api.serving import ScoreService
@@ -26,6 +30,7 @@ from service.api.state import AppState
 from service.api.users import UserService
 from service.backends.embedded.backend import EmbeddedBackend
 from service.core.config import Settings
+from service.core.keys import is_loopback, load_keys
 from service.core.metrics import Metrics, multiprocess, process_exited
 from service.engine.backend import Backend
 from service.engine.scorer import EngineOptions, ScoringEngine
@@ -36,6 +41,7 @@ from service.factory import (
     build_fallback,
     build_groups,
     build_idempotency,
+    build_limiter,
     build_users,
 )
 from service.neighbours.profiles import ProfileBuilder
@@ -72,6 +78,8 @@ def build_state(
     embedded = next((b for b in (backend, fallback) if isinstance(b, EmbeddedBackend)), None)
     users = build_users(settings)
     scorer = ScoreService(engine, settings, metrics, users, build_groups(settings))
+    api_keys = settings.api_keys.get_secret_value() if settings.api_keys else None
+    keyring = load_keys(settings.api_keys_file, api_keys)
     return AppState(
         settings=settings,
         engine=engine,
@@ -80,6 +88,7 @@ def build_state(
         batch_service=BatchService(scorer, settings),
         openrlhf_service=OpenRLHFService(scorer),
         idempotency=build_idempotency(settings),
+        gatekeeper=Gatekeeper(keyring, build_limiter(settings), settings),
         metrics=metrics,
         caches=caches,
         embedded=embedded,
@@ -119,8 +128,16 @@ async def _load(state: AppState) -> None:
         ).set(1)
         log.info("ready: backend=%s model=%s", ready.backend, ready.model)
     except Exception as error:
-        state.startup_error = f"{type(error).__name__}: {error}"
+        state.startup_error = _public_reason(error)
         log.exception("start-up failed")
+
+
+def _public_reason(error: Exception) -> str:
+    """What /readyz may tell anyone about a failed start-up: an artefact error's own message
+    (written without paths), else only the error's kind; the log has the full error."""
+    if isinstance(error, ArtifactError):
+        return f"prototype artefact refused: {error}"
+    return f"{type(error).__name__} (the server log has the details)"
 
 
 def create_app(
@@ -134,6 +151,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if state.gatekeeper.keyring.empty and not is_loopback(settings.host):
+            log.warning(
+                "INSECURE: no API keys and listening on %s (PGENRM_INSECURE): anyone who can "
+                "connect may score, store and read users",
+                settings.host,
+            )
         loading = asyncio.create_task(_load(state))
         if multiprocess():
             # One of several workers on a shared socket: join it only once loaded, so that a
@@ -152,17 +175,33 @@ def create_app(
             await state.user_service.store.close()
             await state.score_service.groups.close()
             await state.idempotency.close()
+            await state.gatekeeper.limiter.close()
             process_exited()
 
+    docs = settings.docs_enabled
     app = FastAPI(
         title="pgenrm",
         summary="Personalized generative reward scoring (P-GenRM) with test-time scaling",
         version=__version__,
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.pgenrm = state
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=app.router.routes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    if settings.cors_origins:  # off by default: no browser page on another origin may call
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID", "Idempotent-Replayed"],
+            max_age=600,
+        )
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, every line has the id
     app.include_router(score.router)
     app.include_router(users.router)
     app.include_router(openrlhf.router)

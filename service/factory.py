@@ -14,6 +14,7 @@ from service.cache.memory import MemoryStore
 from service.cache.redis import RedisStore
 from service.coordination.groups import GroupAssembler, MemoryGroups
 from service.coordination.idempotency import Idempotency, MemoryIdempotency, RedisIdempotency
+from service.coordination.ratelimit import RateLimiter
 from service.coordination.redis_groups import RedisGroups
 from service.core.config import Settings
 from service.core.embedder import load_embedder
@@ -82,6 +83,13 @@ def build_groups(settings: Settings) -> GroupAssembler:
             deadline_s=settings.score_deadline_s,
         )
     return MemoryGroups(settings.group_wait_s, settings.max_pending_groups)
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """Key budgets shared by every process and replica through Redis when configured."""
+    if settings.redis_url:
+        return RateLimiter.redis(settings.redis_url, settings.redis_timeout_s)
+    return RateLimiter()
 
 
 def build_idempotency(settings: Settings) -> Idempotency:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -185,3 +187,23 @@ def write_jsonl(path: Path, rows: list[Any], *, gz: bool = False) -> Path:
     else:
         path.write_text(text)
     return path
+
+
+def api_keys(*keys: dict[str, Any]) -> str:
+    """PGENRM_API_KEYS for keys given as {"name", "secret", "tenant"?, "scopes"?, "limits"?}:
+    each secret is stored hashed, as in a real keys file."""
+    entries = [
+        {
+            "name": k["name"],
+            "tenant": k.get("tenant", "default"),
+            "sha256": hashlib.sha256(str(k["secret"]).encode()).hexdigest(),
+            "scopes": k.get("scopes", ["score", "users"]),
+            "limits": k.get("limits", {}),
+        }
+        for k in keys
+    ]
+    return json.dumps({"keys": entries})
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}

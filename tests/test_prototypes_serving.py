@@ -16,12 +16,13 @@ from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
 from service.core.embedder import Embedder
 from service.testing.server_process import served as served_process
-from tests.helpers import LONG, SHORT, history_json
+from tests.helpers import LONG, SHORT, api_keys, bearer, history_json
 from tests.prototypes.test_artifact import learn_fixture_artefact
 
 pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
 
 TOKEN = "test-admin-token"
+TRAINER = bearer("test-trainer-key")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,10 @@ def served(
     env = {
         "PGENRM_PROTOTYPES_DIR": str(root),
         "PGENRM_PROTOTYPES_WATCH_S": "0",
-        "PGENRM_ADMIN_TOKEN": TOKEN,
+        "PGENRM_API_KEYS": api_keys(
+            {"name": "ops", "secret": TOKEN, "scopes": ["admin"]},
+            {"name": "trainer", "secret": "test-trainer-key", "scopes": ["score"]},
+        ),
     }
     with served_process(env) as url:
         yield url, root
@@ -56,10 +60,12 @@ def test_versions_are_reported_and_pro_samples_run(served: tuple[str, Path]) -> 
     url, root = served
     ready = httpx.get(f"{url}/readyz").json()
     assert ready["prototypes_version"] == latest_version(root)
-    out = httpx.post(f"{url}/v1/score", json=body(), timeout=30).json()
+    out = httpx.post(f"{url}/v1/score", json=body(), headers=TRAINER, timeout=30).json()
     assert out["prototypes_version"] == latest_version(root)
     assert out["samples"]["pro"] == {"requested": 2, "valid": 2, "failed": 0, "failures": {}}
-    traces = httpx.post(f"{url}/v1/score", json=body(return_traces="samples"), timeout=30).json()
+    traces = httpx.post(
+        f"{url}/v1/score", json=body(return_traces="samples"), headers=TRAINER, timeout=30
+    ).json()
     sources = [s["source"] for s in traces["traces"]["samples"] if s["level"] == "pro"]
     assert len(sources) == 2 and all(s.startswith("prototype-") for s in sources)
     assert not any("terse" in s or "verbose" in s for s in sources)  # no user ids leak
@@ -68,16 +74,21 @@ def test_versions_are_reported_and_pro_samples_run(served: tuple[str, Path]) -> 
 def test_cold_start_is_prototype_level_only(served: tuple[str, Path]) -> None:
     url, _ = served
     out = httpx.post(
-        f"{url}/v1/score", json=body(user_id="brand-new", history=[], scaling=None), timeout=30
+        f"{url}/v1/score",
+        json=body(user_id="brand-new", history=[], scaling=None),
+        headers=TRAINER,
+        timeout=30,
     ).json()
     assert out["cold_start"] is True
     assert out["samples"]["ind"]["requested"] == 0 and out["samples"]["pro"]["valid"] == 4
 
 
-def test_reload_needs_the_admin_token(served: tuple[str, Path]) -> None:
+def test_reload_needs_an_admin_key(served: tuple[str, Path]) -> None:
     url, _ = served
     r = httpx.post(f"{url}/v1/admin/prototypes/reload")
     assert r.status_code == 401 and r.json()["error"]["type"] == "unauthorized"
+    r = httpx.post(f"{url}/v1/admin/prototypes/reload", headers=TRAINER)
+    assert r.status_code == 403 and r.json()["error"]["type"] == "forbidden"
 
 
 async def test_hot_reload_under_concurrent_requests_drops_nothing(served: tuple[str, Path]) -> None:
@@ -96,7 +107,9 @@ async def test_hot_reload_under_concurrent_requests_drops_nothing(served: tuple[
 
         async def hammer(i: int) -> None:
             while not stop.is_set():
-                r = await client.post(f"{url}/v1/score", json=body(user_id=f"u{i % 5}"))
+                r = await client.post(
+                    f"{url}/v1/score", json=body(user_id=f"u{i % 5}"), headers=TRAINER
+                )
                 statuses.append(r.status_code)
                 if r.status_code == 200:
                     versions.append(r.json()["prototypes_version"])

@@ -27,7 +27,8 @@ def server() -> Iterator[str]:
 
 def test_scores_the_example_over_http(server: str) -> None:
     example = Path(REPO, "examples", "score_request.json").read_bytes()
-    r = httpx.post(f"{server}/v1/score", content=example, timeout=30)
+    json_type = {"content-type": "application/json"}
+    r = httpx.post(f"{server}/v1/score", content=example, headers=json_type, timeout=30)
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["preferred"] == 1  # this user always chose the shorter answer

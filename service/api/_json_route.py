@@ -1,8 +1,10 @@
-"""A route class that reads every POST body as JSON and enforces the body-size limit.
+"""A route class that takes only JSON bodies and enforces the body-size limit.
 
-`curl -d @file.json` sends `application/x-www-form-urlencoded`; FastAPI would then refuse the
-body. Reward clients are often that terse, so the body is treated as JSON whatever the header,
-and bodies over `max_body_bytes` get a 413 before any parsing.
+Only `application/json` (or a `+json` type) is read: the content types a browser may send
+cross-site without a CORS preflight (`text/plain`, forms) are refused with 415, so a page on
+another origin cannot make a visitor's browser post to the service. With curl, send
+`-H 'Content-Type: application/json'` (or use `--json`). Bodies over `max_body_bytes` get a 413
+before any parsing (the server also refuses them while they stream in).
 """
 
 from __future__ import annotations
@@ -12,19 +14,16 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from starlette.types import Receive, Scope
 
 from service.api.deps import get_settings
-from service.core.errors import PayloadTooLarge
+from service.core.errors import PayloadTooLarge, UnsupportedMediaType
 
 
-class _BufferedJSONRequest(Request):
-    def __init__(self, scope: Scope, receive: Receive, body: bytes) -> None:
-        super().__init__(scope, receive)
-        self._buffered = body
-
-    async def body(self) -> bytes:
-        return self._buffered
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 class JSONBodyRoute(APIRoute):
@@ -32,17 +31,22 @@ class JSONBodyRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
-            limit = get_settings(request).max_body_bytes
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise _too_large(int(declared), limit)
-            body = await request.body()
-            if len(body) > limit:
-                raise _too_large(len(body), limit)
-            headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
-            headers.append((b"content-type", b"application/json"))
-            scope = dict(request.scope, headers=headers)
-            return await handler(_BufferedJSONRequest(scope, request.receive, body))
+            if request.method in ("POST", "PUT", "PATCH"):
+                content_type = request.headers.get("content-type", "")
+                if not is_json(content_type):
+                    raise UnsupportedMediaType(
+                        "send the body as JSON with `Content-Type: application/json` (got "
+                        f"{content_type.split(';', 1)[0][:100] or 'none'})",
+                        field="body",
+                    )
+                limit = get_settings(request).max_body_bytes
+                declared = request.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise _too_large(int(declared), limit)
+                body = await request.body()
+                if len(body) > limit:
+                    raise _too_large(len(body), limit)
+            return await handler(request)
 
         return route
 

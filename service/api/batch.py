@@ -23,6 +23,7 @@ from service.api.serving import ScoreService, to_context
 from service.core.config import Settings
 from service.core.errors import InvalidRequest, PgenrmError
 from service.core.inputs import last_user_turn
+from service.core.keys import DEFAULT_TENANT
 
 log = logging.getLogger("pgenrm.api")
 
@@ -37,7 +38,7 @@ class BatchService:
         self.scorer = scorer
         self.settings = settings
 
-    async def score(self, body: BatchRequest) -> BatchResponse:
+    async def score(self, body: BatchRequest, tenant: str = DEFAULT_TENANT) -> BatchResponse:
         started = time.perf_counter()
         limit = self.settings.batch_max_items
         if len(body.items) > limit:
@@ -57,10 +58,10 @@ class BatchService:
                 return _error_item(index, request)
             try:
                 if request.group is not None:
-                    response = await self.scorer.score(request)
+                    response = await self.scorer.score(request, tenant)
                 else:
                     async with gate:
-                        response = await self.scorer.score(request)
+                        response = await self.scorer.score(request, tenant)
             except PgenrmError as error:
                 return _error_item(index, error)
             except Exception:  # a bug costs this item, never the batch

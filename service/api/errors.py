@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from service.api.middleware import CLIENT_CLOSED, REFUSED_KEY
 from service.core.errors import (
     InvalidRequest,
     MalformedBody,
@@ -34,6 +36,14 @@ class ErrorEnvelope(BaseModel):
     """The body of every error response."""
 
     error: ErrorBody
+
+
+# What every route behind an API key can answer.
+KEYED = {
+    401: "No API key, or an unknown one (`Authorization: Bearer <key>`)",
+    403: "The key lacks this endpoint's scope",
+    429: "Over the key's request rate, cost budget or concurrency bound (see Retry-After)",
+}
 
 
 def responses(codes: dict[int, str]) -> dict[int | str, dict[str, object]]:
@@ -106,11 +116,24 @@ def install_error_handlers(app: FastAPI) -> None:
         error.status, error.type = exc.status_code, "http_error"
         return _respond(error)
 
+    async def on_disconnect(request: Request, exc: Exception) -> JSONResponse:
+        """The body stopped: the client left, or the HTTP layer refused it (413, 408) and
+        answered itself. Nobody reads this answer; it only keeps the catch-all (a traceback
+        and a 500) out of it. MetricsMiddleware counts it and writes its one log line."""
+        assert isinstance(exc, ClientDisconnect)
+        refused = request.scope.get(REFUSED_KEY)
+        error = PgenrmError("the client disconnected before the request body was read")
+        error.status = refused if isinstance(refused, int) else CLIENT_CLOSED
+        error.type = "client_disconnected"
+        return _respond(error)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        route = getattr(request.scope.get("route"), "path", "unmatched")  # never the raw path:
+        log.exception("unhandled error on %s %s", request.method, route)  # it holds user ids
         return _respond(PgenrmError("internal error; the incident was logged"))
 
     app.add_exception_handler(PgenrmError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_unexpected)

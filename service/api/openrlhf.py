@@ -20,6 +20,7 @@ from service.api.schemas.openrlhf import RewardRequest, RewardResponse
 from service.api.schemas.score import GroupRef, RewardOptions, ScoreRequest, ScoreResponse
 from service.api.serving import ScoreService
 from service.core.errors import InvalidRequest, ScoringFailed
+from service.core.keys import DEFAULT_TENANT
 
 _SPECIAL = r"<\|[^<>|]{1,40}\|>|</s>|<s>|<pad>|<eos>|<bos>|<end_of_turn>|<start_of_turn>|\[/?INST\]"
 _TRAILING = re.compile(rf"(?:\s*(?:{_SPECIAL}))+\s*$")
@@ -117,7 +118,7 @@ class OpenRLHFService:
         except ValueError as error:  # pydantic's ValidationError is a ValueError too
             raise InvalidRequest(f"sample {i}: {error}", field=f"labels[{i}]") from error
 
-    async def get_reward(self, body: RewardRequest) -> RewardResponse:
+    async def get_reward(self, body: RewardRequest, tenant: str = DEFAULT_TENANT) -> RewardResponse:
         n = len(body.query)
         labels = body.labels if body.labels is not None else [""] * n
         if len(body.prompts) != n or len(labels) != n:
@@ -130,7 +131,7 @@ class OpenRLHFService:
             self._request(q, p, label, i)
             for i, (q, p, label) in enumerate(zip(body.query, body.prompts, labels, strict=True))
         ]
-        answers = await asyncio.gather(*(self.scorer.score(r) for r in requests))
+        answers = await asyncio.gather(*(self.scorer.score(r, tenant) for r in requests))
         return _rewards(answers)
 
 

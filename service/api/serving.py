@@ -31,6 +31,7 @@ from service.core.errors import (
 )
 from service.core.inputs import Message as DomainMessage
 from service.core.inputs import PreferencePair, ScoringTask
+from service.core.keys import DEFAULT_TENANT, namespaced
 from service.core.metrics import Metrics
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoreOutcome, ScoringEngine
@@ -57,6 +58,7 @@ class Prepared:
     """One validated member, ready to be scored with others of its group."""
 
     request: ScoreRequest
+    user: str  # the user id in its tenant's namespace (stores, caches, the engine)
     history: tuple[PreferencePair, ...]
     history_used: HistoryUsed
     context: tuple[DomainMessage, ...]
@@ -88,19 +90,20 @@ class ScoreService:
         # here reuses them instead of reading the user store again.
         self._waiting: dict[str, Prepared] = {}
 
-    async def score(self, request: ScoreRequest) -> ScoreResponse:
+    async def score(self, request: ScoreRequest, tenant: str = DEFAULT_TENANT) -> ScoreResponse:
+        """Score for a user of `tenant` (whose stored users and groups no other tenant sees)."""
         if not self.engine.ready:
             raise Unavailable("the scoring backend is still loading; retry shortly", retry_after=5)
         if request.group is None:
-            [outcome] = await self._score_members([await self.prepare(request)])
+            [outcome] = await self._score_members([await self.prepare(request, tenant)])
             if isinstance(outcome, PgenrmError):
                 raise outcome
             return outcome
         self._check_group(request)
-        prepared = await self.prepare(request)  # a bad member fails here, not in its group
-        key = f"{request.user_id}\x1f{request.group.id}"
+        prepared = await self.prepare(request, tenant)  # a bad member fails here, not in its group
+        key = f"{prepared.user}\x1f{request.group.id}"
         token = uuid.uuid4().hex
-        member = {"request": request.model_dump(mode="json"), "local": token}
+        member = {"request": request.model_dump(mode="json"), "tenant": tenant, "local": token}
         self._waiting[token] = prepared
         try:
             joined = await self.groups.join(key, request.group.size, member, self._score_group)
@@ -134,7 +137,8 @@ class ScoreService:
                 prepared.append(local)
                 continue
             try:
-                prepared.append(await self.prepare(ScoreRequest.model_validate(raw["request"])))
+                request = ScoreRequest.model_validate(raw["request"])
+                prepared.append(await self.prepare(request, str(raw.get("tenant", DEFAULT_TENANT))))
             except ValidationError as error:
                 prepared.append(validation_error(error.errors()))
             except PgenrmError as error:
@@ -150,10 +154,11 @@ class ScoreService:
                 results.append({"status": 200, "body": outcome.model_dump(mode="json")})
         return results
 
-    async def prepare(self, request: ScoreRequest) -> Prepared:
+    async def prepare(self, request: ScoreRequest, tenant: str = DEFAULT_TENANT) -> Prepared:
         s = self.settings
         self.check_limits(request)
-        history, used = await self._history(request)
+        user = namespaced(tenant, request.user_id)
+        history, used = await self._history(request, user)
         failed: dict[int, str] = {}
         for i, text in enumerate(request.candidates):
             if not text.strip():
@@ -163,6 +168,7 @@ class ScoreService:
         scaling, cold_start = self.resolve_scaling(request, bool(history))
         return Prepared(
             request=request,
+            user=user,
             history=history,
             history_used=used,
             context=to_context(request.context, request.prompt),
@@ -172,13 +178,13 @@ class ScoreService:
         )
 
     async def _history(
-        self, request: ScoreRequest
+        self, request: ScoreRequest, user: str
     ) -> tuple[tuple[PreferencePair, ...], HistoryUsed]:
         if request.history is not None:
             pairs = tuple(to_pair(h) for h in request.history)
             return pairs, HistoryUsed(source="inline" if pairs else "none", pairs=len(pairs))
         try:
-            stored = await self.users.get(request.user_id) if self.users is not None else None
+            stored = await self.users.get(user) if self.users is not None else None
         except UserStoreError as error:
             raise Unavailable(f"the user store failed: {error}", retry_after=2) from error
         if stored is None:
@@ -220,7 +226,7 @@ class ScoreService:
         task = ScoringTask(lead.context, (*texts, *([reference] if reference else [])))
         try:
             outcome = await self.engine.score(
-                lead.request.user_id, lead.history, task, lead.scaling, lead.request.seed
+                lead.user, lead.history, task, lead.scaling, lead.request.seed
             )
         except ScoringFailed as error:
             self._count_failed(lead.scaling)
@@ -312,6 +318,12 @@ class ScoreService:
         if request.scaling is not None:
             _at_most("scaling.ind", request.scaling.ind, s.max_ind, "ind samples", "MAX_IND")
             _at_most("scaling.pro", request.scaling.pro, s.max_pro, "pro samples", "MAX_PRO")
+            if request.scaling.pro and self.engine.prototypes_version is None:
+                raise InvalidRequest(
+                    "`scaling.pro`: prototype-level samples need a prototype artefact and none "
+                    "is loaded (PGENRM_PROTOTYPES_DIR); ask for `ind` samples only",
+                    field="scaling.pro",
+                )
         for name, text in _texts(request):
             if len(text) > s.max_text_chars:
                 raise InvalidRequest(
@@ -323,8 +335,7 @@ class ScoreService:
 
 def _mismatch(lead: Prepared, other: Prepared) -> str | None:
     """The first field on which a group member disagrees with the group's first member."""
-    a, b = lead.request, other.request
-    if a.user_id != b.user_id:
+    if lead.user != other.user:
         return "user_id"
     if lead.context != other.context:
         return "prompt"

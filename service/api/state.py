@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.api.auth import Gatekeeper
 from service.api.batch import BatchService
 from service.api.openrlhf import OpenRLHFService
 from service.api.serving import ScoreService
@@ -26,6 +27,7 @@ class AppState:
     batch_service: BatchService
     openrlhf_service: OpenRLHFService
     idempotency: Idempotency
+    gatekeeper: Gatekeeper
     metrics: Metrics
     caches: Caches
     # The embedded backend among the engine's (backend or fallback), if any: prototype profiles

@@ -15,6 +15,7 @@ from service.api.serving import to_pair
 from service.core.config import Settings
 from service.core.errors import InvalidRequest, NotFound, Unavailable
 from service.core.inputs import PreferencePair
+from service.core.keys import DEFAULT_TENANT, namespaced
 from service.engine.cache import Caches
 from service.engine.scorer import ScoringEngine
 from service.users.base import Attribute, StoredUser, UserStore, UserStoreError
@@ -34,9 +35,10 @@ def _wire_pair(pair: PreferencePair) -> HistoryPair:
     )
 
 
-def _info(user: StoredUser, with_history: bool = False) -> UserInfo:
+def _info(user: StoredUser, user_id: str, with_history: bool = False) -> UserInfo:
+    """The stored user as the caller named it (never its tenant's namespace)."""
     return UserInfo(
-        user_id=user.user_id,
+        user_id=user_id,
         version=user.version,
         pairs=len(user.history),
         attributes=user.attributes,
@@ -84,7 +86,7 @@ class UserService:
                     field=f"history[{i}]",
                 )
 
-    async def put(self, user_id: str, body: UserWrite) -> UserInfo:
+    async def put(self, user_id: str, body: UserWrite, tenant: str = DEFAULT_TENANT) -> UserInfo:
         self._check(user_id, body.history, dict(body.attributes))
         if len(body.history) > self.settings.max_stored_pairs:
             raise InvalidRequest(
@@ -93,28 +95,31 @@ class UserService:
                 field="history",
             )
         pairs = [to_pair(h) for h in body.history]
-        return _info(await self._call(self.store.put(user_id, pairs, body.attributes)))
+        stored = namespaced(tenant, user_id)
+        return _info(await self._call(self.store.put(stored, pairs, body.attributes)), user_id)
 
-    async def get(self, user_id: str) -> UserInfo:
-        user = await self._call(self.store.get(user_id))
+    async def get(self, user_id: str, tenant: str = DEFAULT_TENANT) -> UserInfo:
+        user = await self._call(self.store.get(namespaced(tenant, user_id)))
         if user is None:
             raise _unknown(user_id)
-        return _info(user, with_history=True)
+        return _info(user, user_id, with_history=True)
 
-    async def patch(self, user_id: str, body: UserPatch) -> UserInfo:
+    async def patch(self, user_id: str, body: UserPatch, tenant: str = DEFAULT_TENANT) -> UserInfo:
         self._check(user_id, body.append, dict(body.attributes))
         pairs = [to_pair(h) for h in body.append]
-        user = await self._call(self.store.append(user_id, pairs, body.attributes))
+        stored = namespaced(tenant, user_id)
+        user = await self._call(self.store.append(stored, pairs, body.attributes))
         if user is None:
             raise _unknown(user_id)
         if len(user.attributes) > self.settings.max_attributes:
             raise InvalidRequest("the merged attributes exceed PGENRM_MAX_ATTRIBUTES")
-        return _info(user)
+        return _info(user, user_id)
 
-    async def delete(self, user_id: str) -> UserDeleted:
-        existed = await self._call(self.store.delete(user_id))
-        dropped = await self.caches.forget(user_id)
-        self.engine.forget(user_id)
+    async def delete(self, user_id: str, tenant: str = DEFAULT_TENANT) -> UserDeleted:
+        stored = namespaced(tenant, user_id)
+        existed = await self._call(self.store.delete(stored))
+        dropped = await self.caches.forget(stored)
+        self.engine.forget(stored)
         if not existed:
             raise _unknown(user_id)
         return UserDeleted(user_id=user_id, cached_entries_dropped=dropped)

@@ -91,7 +91,38 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Poll LATEST for a new version this often (0: reload by API only)."
     )
     prototype_history_k: int = Field(3, ge=1, le=32, description="Few-shot pairs per neighbour.")
-    admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin/*.")
+
+    # Access: API keys (scopes, tenants, limits), per-key rate limits and cost budgets.
+    api_keys_file: Path | None = Field(
+        None, description="JSON file of API keys (hashed secrets; see service/core/keys.py)."
+    )
+    api_keys: SecretStr | None = Field(None, description="The same JSON, inline.")
+    insecure: bool = Field(
+        False,
+        description="Listen beyond loopback with no API keys (anyone who can connect may "
+        "score and store users). Without keys and without this, only loopback is served.",
+    )
+    default_requests_per_s: float = Field(
+        200.0, gt=0, description="Requests per second per key when its entry does not say."
+    )
+    default_cost_per_minute: int = Field(
+        600_000, ge=1, description="Scoring cost units per minute per key when not said."
+    )
+    default_max_concurrent_expensive: int = Field(
+        4, ge=1, description="Expensive scoring calls in flight per key and worker."
+    )
+    expensive_cost: int = Field(
+        2_000, ge=1, description="A scoring call of at least this cost counts as expensive."
+    )
+
+    # Browsers.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed to call from a browser, comma-separated (default: none).",
+    )
+    docs_enabled: bool = Field(
+        True, description="Serve /docs, /redoc and /openapi.json (turn off in production)."
+    )
 
     # Caches (personas, profiles, text embeddings).
     redis_url: str | None = Field(
@@ -117,6 +148,37 @@ class Settings(BaseSettings):
     max_history: int = Field(64, ge=0)
     max_text_chars: int = Field(32_000, ge=1)
     max_body_bytes: int = Field(4_000_000, ge=1_000)
+
+    # HTTP limits, enforced by the server as bytes arrive (each worker process on its own):
+    # no client can hold a connection, memory or a worker's attention for free.
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1_024,
+        description="Request line and headers together; beyond: 431 (the parser would "
+        "otherwise buffer a header of any size).",
+    )
+    max_header_count: int = Field(100, ge=8, description="Headers in one request; beyond: 431.")
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Time to send a request's line and headers, from the connection or the "
+        "request's first byte; then 408 and close (slow-header clients hold connections).",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Time to send a request's whole body after its headers; then 408 and "
+        "close (a body sent a few bytes a second would hold its connection forever).",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this."
+    )
+    max_connections: int = Field(
+        2048,
+        ge=1,
+        description="Open connections per worker process; beyond, a new one gets 503 and is "
+        "closed at once (file descriptors and memory stay bounded).",
+    )
 
     # Stored users (PUT /v1/users/{id}): Redis when PGENRM_REDIS_URL is set, else SQLite.
     state_dir: Path = Field(
@@ -149,8 +211,13 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="json: one object per line (time, level, logger, message, request_id, "
+        "key, tenant) for a log pipeline to index; text for people.",
+    )
 
-    @field_validator("openai_urls", mode="before")
+    @field_validator("openai_urls", "cors_origins", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
@@ -169,4 +236,6 @@ class Settings(BaseSettings):
             raise ValueError("default_pro must not exceed max_pro")
         if self.ind_weight + self.pro_weight <= 0:
             raise ValueError("ind_weight + pro_weight must be positive")
+        if "*" in self.cors_origins:
+            raise ValueError("cors_origins: list the origins; '*' would let any site call")
         return self

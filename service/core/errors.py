@@ -78,8 +78,35 @@ class Conflict(PgenrmError):
 
 
 class Unauthorized(PgenrmError):
+    """No key, or one the server does not know."""
+
     status = 401
     type = "unauthorized"
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"}, **kwargs)
+
+
+class Forbidden(PgenrmError):
+    """A known key without the scope the endpoint needs."""
+
+    status = 403
+    type = "forbidden"
+
+
+class UnsupportedMediaType(PgenrmError):
+    status = 415
+    type = "unsupported_media_type"
+
+
+class TooManyRequests(PgenrmError):
+    """Over a key's request rate, cost budget or concurrency bound: retry after the header."""
+
+    status = 429
+    type = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))}, **kwargs)
 
 
 class Unavailable(PgenrmError):

@@ -98,6 +98,8 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("negative ind", body(scaling={"ind": -1}), 422, "scaling.ind"),
     ("ind above limit", body(scaling={"ind": 1000}), 422, "scaling.ind"),
     ("zero samples", body(scaling={"ind": 0, "pro": 0}), 422, "scaling"),
+    # a client error, not a 502: no prototype artefact is loaded in these tests
+    ("pro without prototypes", body(scaling={"ind": 0, "pro": 1}), 422, "scaling.pro"),
     ("bad return_traces", body(return_traces="everything"), 422, "return_traces"),
     ("body is a list", [body()], 422, "body"),
 ]
@@ -125,7 +127,9 @@ def test_not_json(client: TestClient) -> None:
 
 
 def test_body_too_large(client: TestClient) -> None:
-    r = client.post("/v1/score", content=b" " * 60_000)
+    r = client.post(
+        "/v1/score", content=b" " * 60_000, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["error"]["field"] == "body"
 
 

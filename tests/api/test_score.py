@@ -43,7 +43,8 @@ def test_score_returns_scores_ranks_and_a_trace(client: TestClient) -> None:
 
 
 def test_example_request_file_scores(client: TestClient) -> None:
-    r = client.post("/v1/score", content=EXAMPLE.read_bytes())  # no content-type, like curl -d
+    json_type = {"content-type": "application/json"}  # curl -H ... -d @file, or curl --json
+    r = client.post("/v1/score", content=EXAMPLE.read_bytes(), headers=json_type)
     assert r.status_code == 200, r.text
     out = r.json()
     assert sum(c["weight"] for c in out["traces"]["summary"]["criteria"]) == pytest.approx(100)

@@ -58,6 +58,9 @@ def load_yaml(path: Path) -> Any:
 # --- docker-compose -------------------------------------------------------------------------
 
 
+COMPOSE_KEYS = '{"keys": []}'
+
+
 def compose_config(*args: str) -> dict[str, Any]:
     if not DOCKER_COMPOSE.exists():
         message = f"{DOCKER_COMPOSE} is absent (apt-get install -y docker-compose)"
@@ -67,7 +70,8 @@ def compose_config(*args: str) -> dict[str, Any]:
     result = subprocess.run(
         [str(DOCKER_COMPOSE), *args, "config"],
         cwd=REPO,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},  # no PGENRM_* etc. leaking in
+        # no PGENRM_* etc. leaking in; the keys as an operator's .env would give them
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PGENRM_API_KEYS": COMPOSE_KEYS},
         capture_output=True,
         text=True,
         timeout=60,
@@ -114,6 +118,7 @@ def test_compose_config_services(
         assert any("/readyz" in part for part in gateway["healthcheck"]["test"])
         assert gateway["environment"]["PGENRM_REDIS_URL"] == "redis://redis:6379/0"
         assert gateway["environment"]["PGENRM_HOST"] == "0.0.0.0"
+        assert gateway["environment"]["PGENRM_API_KEYS"] == COMPOSE_KEYS  # from .env
         assert Path(gateway["build"]["context"]) == REPO
         assert gateway["depends_on"]["redis"]["condition"] == "service_healthy"
     for name, service in services.items():
@@ -125,6 +130,24 @@ def test_compose_config_services(
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"
     assert any(str(v).endswith(":/data:rw") or str(v).endswith(":/data") for v in redis["volumes"])
+
+
+def test_compose_refuses_gateways_without_keys() -> None:
+    """Published on all interfaces, a gateway must not come up open: no keys, no config."""
+    if not DOCKER_COMPOSE.exists():
+        if os.environ.get("PGENRM_REQUIRE_COMPOSE") == "1":
+            pytest.fail(f"{DOCKER_COMPOSE} is absent")
+        pytest.skip(f"{DOCKER_COMPOSE} is absent")
+    result = subprocess.run(
+        [str(DOCKER_COMPOSE), "config"],
+        cwd=REPO,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0 and "PGENRM_API_KEYS" in result.stderr
 
 
 def test_compose_gpu_profile_runs_vllm_behind_gateway_gpu() -> None:
@@ -199,18 +222,26 @@ def test_dockerfile_structure() -> None:
     build_parser().parse_args(["serve"])  # a real subcommand
 
 
-def test_dockerfile_installs_with_the_cpu_torch_pin() -> None:
+def test_dockerfile_installs_the_hashed_lock_with_cpu_torch() -> None:
+    """torch.lock from the CPU index, then server.lock (tests/deploy/test_locks.py checks both),
+    hash-checked and nothing unlocked; then the project alone."""
     steps = dockerfile()
     assert "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in [
         args for op, args in steps if op == "ARG"
     ]
-    runs = [args for op, args in steps if op == "RUN"]
-    assert any("--extra-index-url" in r and "$TORCH_INDEX_URL" in r for r in runs)
-    installs = [r for r in runs if "pip install" in r]
-    assert installs and all("-c constraints.txt" in r for r in installs)
-    assert any(re.search(r"pip install -c constraints.txt \.(\s|$)", r) for r in installs)
+    installs = [args for op, args in steps if op == "RUN" and "pip install" in args]
+    locked = [r for r in installs if " -r " in r]
+    assert [m[1] for r in locked if (m := re.search(r" -r (\S+)", r))] == [
+        "requirements/torch.lock",
+        "requirements/server.lock",
+    ]
+    assert all("--require-hashes" in r and "--no-deps" in r for r in locked)
+    assert "--extra-index-url" in locked[0] and "$TORCH_INDEX_URL" in locked[0]
+    (project,) = [r for r in installs if " -r " not in r]
+    assert re.search(r"pip install --no-deps \.(\s|$)", project) and "pip check" in project
     assert not any("[dev]" in r for r in installs)
-    assert re.search(r"^torch==[\w.]+\+cpu$", (REPO / "constraints.txt").read_text(), re.M)
+    copied = {args.split()[0] for op, args in steps if op == "COPY"}
+    assert {"requirements/torch.lock", "requirements/server.lock"} <= copied
 
 
 def test_dockerignore_keeps_the_build_inputs() -> None:

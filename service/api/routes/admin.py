@@ -1,29 +1,32 @@
-"""Operator endpoints: hot reload of the prototype artefact."""
+"""Operator endpoints (keys with the `admin` scope): hot reload of the prototype artefact."""
 
 from __future__ import annotations
 
-import secrets
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 
 from prototypes.artifact import ArtifactError
-from service.api.deps import StateDep
-from service.core.errors import Conflict, InvalidRequest, Unauthorized
+from service.api.deps import AdminCaller, StateDep
+from service.api.errors import KEYED, responses
+from service.core.errors import Conflict, InvalidRequest
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
-@router.post("/prototypes/reload")
-async def reload_prototypes(
-    state: StateDep, authorization: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+@router.post(
+    "/prototypes/reload",
+    responses=responses(
+        {
+            **KEYED,
+            403: "The key lacks the `admin` scope, or no key has it (the admin API is closed)",
+            409: "No prototype artefact is loaded (PGENRM_PROTOTYPES_DIR is unset)",
+            422: "The version LATEST names cannot be loaded; the current one is kept",
+        }
+    ),
+)
+async def reload_prototypes(state: StateDep, _: AdminCaller) -> dict[str, Any]:
     """Swap in the artefact version named by LATEST, without dropping requests."""
-    token = state.settings.admin_token
-    if token is not None:
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given, token.get_secret_value()):
-            raise Unauthorized("admin endpoints need `Authorization: Bearer <PGENRM_ADMIN_TOKEN>`")
     if state.prototypes is None:
         raise Conflict("no prototype artefact is loaded (set PGENRM_PROTOTYPES_DIR)")
     try:

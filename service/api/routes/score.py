@@ -5,9 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from service.api._cost import batch_cost, score_cost
 from service.api._idempotent import IdempotencyKey, once
 from service.api._json_route import JSONBodyRoute
-from service.api.deps import BatchServiceDep, IdempotencyDep, ScoreServiceDep
+from service.api.deps import (
+    BatchServiceDep,
+    GatekeeperDep,
+    IdempotencyDep,
+    ScoreCaller,
+    ScoreServiceDep,
+)
+from service.api.errors import KEYED
 from service.api.errors import responses as errors
 from service.api.schemas.batch import BatchRequest, BatchResponse
 from service.api.schemas.score import ScoreRequest, ScoreResponse
@@ -16,8 +24,10 @@ router = APIRouter(route_class=JSONBodyRoute, tags=["scoring"])
 
 
 _COMMON = {
+    **KEYED,
     400: "Body is not JSON",
     413: "Body too large",
+    415: "Body is not `application/json`",
     422: "Invalid request (the envelope names the field)",
     503: "Loading, or backend or store unavailable (see Retry-After)",
 }
@@ -36,6 +46,8 @@ _COMMON = {
 )
 async def score(
     body: ScoreRequest,
+    caller: ScoreCaller,
+    gate: GatekeeperDep,
     service: ScoreServiceDep,
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKey = None,
@@ -44,15 +56,31 @@ async def score(
 
     With `group`, this call is one member of a group (e.g. one rollout): it returns once the
     group was scored together, with this member's candidates."""
-    return await once(idempotency, idempotency_key, "score", body, lambda: service.score(body))
+    async with gate.charge(caller, score_cost(body, gate.settings)):
+        return await once(
+            idempotency,
+            idempotency_key,
+            f"{caller.tenant}\x1fscore",
+            body,
+            lambda: service.score(body, caller.tenant),
+        )
 
 
 @router.post("/v1/score/batch", response_model=BatchResponse, responses=errors(_COMMON))
 async def score_batch(
     body: BatchRequest,
+    caller: ScoreCaller,
+    gate: GatekeeperDep,
     service: BatchServiceDep,
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKey = None,
 ) -> BatchResponse | JSONResponse:
     """Many score requests in one call: results in order, each with its own status."""
-    return await once(idempotency, idempotency_key, "batch", body, lambda: service.score(body))
+    async with gate.charge(caller, batch_cost(body.items, gate.settings)):
+        return await once(
+            idempotency,
+            idempotency_key,
+            f"{caller.tenant}\x1fbatch",
+            body,
+            lambda: service.score(body, caller.tenant),
+        )

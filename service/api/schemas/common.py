@@ -14,7 +14,9 @@ from pydantic import (
 )
 
 Text = Annotated[str, StringConstraints(min_length=1)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+# No control characters: they separate tenants' namespaces (service.core.keys.namespaced).
+USER_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
 
 
 class Strict(BaseModel):
