@@ -53,7 +53,11 @@ async def main(limit: int | None) -> list[dict[str, Any]]:
     from service.core.embedder import default_disk_cache
 
     state = build_state(
-        Settings(embedder_cache_size=500_000, embedder_disk_cache=default_disk_cache())
+        Settings(
+            embedder_cache_size=500_000,
+            embedder_cache_bytes=1 << 30,
+            embedder_disk_cache=default_disk_cache(),
+        )
     )
     await state.engine.start()
     engine = EngineScorer(state.engine)

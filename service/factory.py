@@ -31,7 +31,7 @@ def build_caches(settings: Settings, metrics: Metrics | None = None) -> Caches:
     if settings.redis_url:
         store = RedisStore(settings.redis_url, metrics, timeout_s=settings.redis_timeout_s)
     else:
-        store = MemoryStore(settings.cache_max_entries)
+        store = MemoryStore(settings.cache_max_entries, settings.cache_max_bytes)
     return Caches(store, metrics, settings.cache_ttl_s)
 
 
@@ -41,6 +41,7 @@ def build_embedded(settings: Settings, caches: Caches | None = None) -> Embedded
         settings.embedder,
         max_seq_length=settings.embedder_max_seq_length,
         cache_size=settings.embedder_cache_size,
+        cache_bytes=settings.embedder_cache_bytes,
         disk_cache=settings.embedder_disk_cache,
         precision=settings.embedder_precision,
     )
@@ -97,7 +98,7 @@ def build_idempotency(settings: Settings) -> Idempotency:
         return RedisIdempotency(
             settings.redis_url, settings.idempotency_ttl_s, wait_s=settings.score_deadline_s
         )
-    return MemoryIdempotency(settings.idempotency_ttl_s)
+    return MemoryIdempotency(settings.idempotency_ttl_s, max_bytes=settings.idempotency_max_bytes)
 
 
 def build_backend(settings: Settings, caches: Caches | None = None) -> Backend:

@@ -19,6 +19,7 @@ from typing import Any
 from cachetools import TTLCache
 
 from service.core.errors import InvalidRequest, Unavailable
+from service.core.lru import ENTRY_OVERHEAD, digest, sizeof
 from service.core.redis import REDIS_DOWN, connect
 
 Result = dict[str, Any]  # {"status": HTTP status, "body": JSON body}
@@ -50,17 +51,24 @@ class Idempotency(ABC):
 
 
 class MemoryIdempotency(Idempotency):
-    def __init__(self, ttl_s: float, max_keys: int = 100_000) -> None:
+    """This process's answers, for `ttl_s`: at most `max_keys` of them and `max_bytes` (each kept
+    as its JSON under a digest of its key, so its size is what counts; the oldest go first)."""
+
+    def __init__(self, ttl_s: float, max_keys: int = 100_000, max_bytes: int = 64 << 20) -> None:
         super().__init__(ttl_s)
-        self._done: TTLCache[str, tuple[str, Result]] = TTLCache(maxsize=max_keys, ttl=ttl_s)
+        self._done: TTLCache[bytes, _Answer] = TTLCache(
+            maxsize=max(max_bytes, 1), ttl=ttl_s, getsizeof=_answer_size
+        )
         self._running: dict[str, tuple[str, asyncio.Future[Result]]] = {}
+        self.max_keys = max_keys
+        self.max_bytes = max_bytes
 
     async def run(self, key: str, fingerprint: str, work: Work) -> tuple[Result, bool]:
-        stored = self._done.get(key)
+        stored = self._done.get(digest(key))
         if stored is not None:
             if stored[0] != fingerprint:
                 raise _reused(key)
-            return stored[1], True
+            return {"status": stored[1], "body": json.loads(stored[2])}, True
         running = self._running.get(key)
         if running is not None:
             if running[0] != fingerprint:
@@ -77,9 +85,31 @@ class MemoryIdempotency(Idempotency):
         finally:
             del self._running[key]
         if storable(result):
-            self._done[key] = (fingerprint, result)
+            self._keep(digest(key), fingerprint, result)
         future.set_result(result)
         return result, False
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the answers kept, as counted against `max_bytes`."""
+        return int(self._done.currsize)
+
+    def _keep(self, name: bytes, fingerprint: str, result: Result) -> None:
+        body = json.dumps(result["body"], separators=(",", ":")).encode()
+        answer = (fingerprint, int(result["status"]), body)
+        size = sizeof(name) + sizeof(answer) + ENTRY_OVERHEAD
+        if self.max_keys <= 0 or size > self.max_bytes:
+            return  # a retry runs again: slower, never wrong
+        self._done[name] = (*answer, size)
+        while len(self._done) > self.max_keys:
+            self._done.popitem()
+
+
+_Answer = tuple[str, int, bytes, int]  # fingerprint, status, JSON body, bytes counted
+
+
+def _answer_size(answer: _Answer) -> int:
+    return answer[3]
 
 
 class RedisIdempotency(Idempotency):

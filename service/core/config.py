@@ -70,7 +70,10 @@ class Settings(BaseSettings):
         "minilm", description="'minilm' (bundled) or a sentence-transformers path."
     )
     embedder_max_seq_length: int | None = Field(256, ge=16, le=8192)
-    embedder_cache_size: int = Field(50_000, ge=0)
+    embedder_cache_size: int = Field(50_000, ge=0, description="Text embeddings kept in memory.")
+    embedder_cache_bytes: int = Field(
+        128 << 20, ge=0, description="Bytes of those embeddings (and their keys) per process."
+    )
     embedder_precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
         description="bfloat16: ~2.6x faster embedding on CPUs with AMX/AVX512-BF16 (auto picks "
@@ -130,6 +133,9 @@ class Settings(BaseSettings):
     )
     cache_ttl_s: float = Field(3600.0, gt=0, description="Lifetime of a cached entry.")
     cache_max_entries: int = Field(10_000, ge=0, description="In-process cache size cap.")
+    cache_max_bytes: int = Field(
+        256 << 20, ge=0, description="In-process cache bytes cap (values, keys, bookkeeping)."
+    )
     redis_timeout_s: float = Field(0.25, gt=0, description="Redis socket timeout per call.")
 
     # Test-time scaling.
@@ -208,6 +214,11 @@ class Settings(BaseSettings):
         600.0,
         gt=0,
         description="How long the answer to a call with an Idempotency-Key is kept for retries.",
+    )
+    idempotency_max_bytes: int = Field(
+        64 << 20,
+        ge=0,
+        description="Bytes of those answers kept per process without Redis (the oldest go first).",
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"

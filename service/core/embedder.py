@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from service.core._batcher import Batcher
-from service.core.lru import LRU
+from service.core._native_memory import bound_native_memory
+from service.core.lru import LRU, digest
 
 Vectors = npt.NDArray[np.float32]
 BUNDLED = "minilm"
@@ -68,7 +69,11 @@ class Embedder(ABC):
 
 
 class SentenceTransformerEmbedder(Embedder):
-    """sentence-transformers model with an LRU cache: histories and prompts recur constantly."""
+    """sentence-transformers model with an LRU cache: histories and prompts recur constantly.
+
+    The cache is keyed by a digest of each text (never the text: it would outlive the request)
+    and bounded in entries and bytes; each vector is a copy owning its 4 x dim bytes (a row of
+    a batch's matrix would keep the whole batch alive)."""
 
     def __init__(
         self,
@@ -77,11 +82,13 @@ class SentenceTransformerEmbedder(Embedder):
         max_seq_length: int | None = None,
         batch_size: int = 8,  # texts per forward pass: small batches pad less (fastest here)
         cache_size: int = 50_000,
+        cache_bytes: int | None = 128 << 20,
         disk_cache: Path | None = None,
         precision: Precision = "float32",
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        bound_native_memory()  # before the model first runs
         path = _resolve(model)
         try:
             from sentence_transformers import SentenceTransformer
@@ -99,7 +106,7 @@ class SentenceTransformerEmbedder(Embedder):
             raise EmbedderError(f"embedder {model!r} does not report its dimension")
         self.dim = int(dim)
         self._batch_size = batch_size
-        self._cache: LRU[str, Vectors] = LRU(cache_size)
+        self._cache: LRU[bytes, Vectors] = LRU(cache_size, cache_bytes)
         self._lock = threading.Lock()
         # bfloat16 autocast runs the matrix products on the CPU's bf16 units (AMX, AVX512-BF16):
         # ~2.6x faster on long texts, vectors within cosine 0.9999 of float32.
@@ -121,13 +128,17 @@ class SentenceTransformerEmbedder(Embedder):
 
     def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
         with self._lock:
-            found = {t: self._cache.get(t) for t in dict.fromkeys(texts)}
+            found = {t: self._cache.get(digest(t)) for t in dict.fromkeys(texts)}
             return {t: v for t, v in found.items() if v is not None}
 
     def remember(self, vectors: dict[str, Vectors]) -> None:
         with self._lock:
             for text, vector in vectors.items():
-                self._cache.put(text, np.asarray(vector, dtype=np.float32).reshape(self.dim))
+                self._put(text, vector)
+
+    def _put(self, text: str, vector: Vectors) -> None:
+        """Cache a copy of the vector (the caller holds `_lock`)."""
+        self._cache.put(digest(text), np.array(vector, dtype=np.float32).reshape(self.dim))
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -166,7 +177,7 @@ class SentenceTransformerEmbedder(Embedder):
     def _keep(self, fresh: dict[str, Vectors]) -> None:
         with self._lock:
             for key, vector in fresh.items():
-                self._cache.put(key, vector)
+                self._put(key, vector)
             if self._disk is not None:
                 self._disk.put(fresh)
 
@@ -174,14 +185,14 @@ class SentenceTransformerEmbedder(Embedder):
         """Vectors of these keys from memory, then disk (the caller holds `_lock`)."""
         found: dict[str, Vectors] = {}
         for key in dict.fromkeys(keys):
-            vector = self._cache.get(key)
+            vector = self._cache.get(digest(key))
             if vector is not None:
                 found[key] = vector
         rest = [k for k in dict.fromkeys(keys) if k not in found]
         if rest and self._disk is not None:
             for key, vector in self._disk.get(rest).items():
                 found[key] = vector
-                self._cache.put(key, vector)
+                self._put(key, vector)
         return found
 
     def _encode_split_rows(self, pairs: list[tuple[str, str]]) -> list[tuple[Vectors, Vectors]]:

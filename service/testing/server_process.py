@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -52,14 +54,34 @@ def served(
             time.sleep(0.2)
         yield url
     finally:
+        workers = [p for p in server_pids(url) if p != proc.pid]
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        _reap(workers)
         if proc.stdout:
             proc.stdout.close()
+
+
+def _reap(workers: list[int], grace_s: float = 5.0) -> None:
+    """Kill the workers a killed server left behind (orphans still serving a long queue)."""
+    deadline = time.monotonic() + grace_s
+    while workers and time.monotonic() < deadline:
+        workers = [p for p in workers if _alive(p)]
+        time.sleep(0.1)
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie has exited already
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _processes() -> dict[int, tuple[int, str]]:

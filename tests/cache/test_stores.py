@@ -1,4 +1,5 @@
-"""The two stores: LRU cap and TTL in memory; a real redis-server on loopback, and its failures."""
+"""The two stores: LRU caps (entries, bytes) and TTL in memory; a real redis-server on loopback,
+and its failures."""
 
 from __future__ import annotations
 
@@ -29,6 +30,30 @@ async def test_memory_store_caps_size_and_expires() -> None:
     assert await store.get_many(["a", "b", "c"]) == [b"1", None, b"3"] and len(store) == 2
     now[0] = 11
     assert await store.get_many(["a", "c"]) == [None, None]
+
+
+async def test_memory_store_never_holds_more_bytes_than_its_budget() -> None:
+    budget = 1 << 20
+    store = MemoryStore(max_entries=100_000, max_bytes=budget)
+    sizes = [200, 5_000, 60_000, 300_000]
+    for i in range(400):
+        await store.set_many({f"pgenrm:v1:persona:{i}": bytes(sizes[i % 4])}, ttl_s=60)
+        assert store.nbytes <= budget
+    assert 0 < len(store) < 400
+    keys = [f"pgenrm:v1:persona:{i}" for i in range(400)]
+    values = [v for v in await store.get_many(keys) if v is not None]
+    assert len(values) == len(store) and sum(len(v) for v in values) <= budget
+    assert (await store.get_many(keys[-1:]))[0] is not None  # the most recent is kept
+
+
+async def test_memory_store_skips_a_value_over_its_whole_budget() -> None:
+    store = MemoryStore(max_entries=10, max_bytes=64 * 1024)
+    await store.set_many({"a": b"small", "b": b"kept"}, ttl_s=None)
+    await store.set_many({"a": bytes(100_000)}, ttl_s=None)
+    assert await store.get_many(["a", "b"]) == [None, b"kept"]
+    empty = MemoryStore(max_entries=10, max_bytes=0)
+    await empty.set_many({"a": b"1"}, ttl_s=None)
+    assert len(empty) == 0 and await empty.get_many(["a"]) == [None]
 
 
 async def test_redis_hits_misses_and_ttl(redis: RedisServer) -> None:

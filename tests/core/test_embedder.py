@@ -1,6 +1,9 @@
-"""The embedder: precision (bf16 where the CPU has it, same vectors to 1e-3) and split reading."""
+"""The embedder: precision (bf16 where the CPU has it, same vectors to 1e-3), split reading,
+and its cache (keyed by digests, bounded in bytes)."""
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 import pytest
@@ -46,3 +49,22 @@ def test_split_encoding_reads_each_text_once_and_pools_the_answer(embedder: Embe
     assert np.all(cosine > 0.5) and np.all(cosine < 0.999)  # the answer, read in its question
     again_whole, again_span = embedder.encode_split(prefixes, answers)  # from the cache
     assert np.array_equal(again_span, span) and np.array_equal(again_whole, whole)
+
+
+def test_the_cache_keeps_no_text_and_no_more_bytes_than_its_budget() -> None:
+    budget = 32 * 1024  # ~15 MiniLM vectors with their digests and bookkeeping
+    small = SentenceTransformerEmbedder(max_seq_length=64, cache_bytes=budget)
+    texts = [f"Answer {i}: steep it for {i % 7 + 1} minutes, then taste." for i in range(60)]
+    prefixes = [f"Question {i}: how long?\nAnswer: " for i in range(20)]
+    refs = [sys.getrefcount(t) for t in (*texts, *prefixes)]
+    _, span = small.encode_split(prefixes, texts[:20])
+    first = small.encode(texts)
+    assert [sys.getrefcount(t) for t in (*texts, *prefixes)] == refs  # no text stays behind
+    held = small.cached(texts)
+    assert 0 < len(held) < 60 and set(held) <= set(texts[30:])  # the most recent only
+    assert small._cache.nbytes <= budget
+    # what it counts covers the vectors it holds (copies, not rows of a batch's matrix)
+    assert sum(v.nbytes + sys.getsizeof(v) for v in held.values()) <= small._cache.nbytes
+    again = small.encode(texts)  # evicted vectors are computed again, the same
+    assert np.allclose(first, again, atol=1e-5)
+    assert np.allclose(small.encode_split(prefixes, texts[:20])[1], span, atol=1e-5)

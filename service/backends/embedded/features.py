@@ -8,13 +8,14 @@ enough to run on every candidate of every request.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+
+from service.core.lru import LRU, digest
 
 Matrix = npt.NDArray[np.float64]
 
@@ -229,10 +230,18 @@ def style_matrix(texts: Sequence[str], prompts: Sequence[str] | None = None) -> 
 
 def style_facts(text: str) -> dict[str, str]:
     """Human-readable counts behind each criterion, for justifications."""
-    return dict(_style_facts(text))
+    key = digest(text)
+    facts = _FACTS.get(key)
+    if facts is None:
+        facts = _style_facts(text)
+        _FACTS.put(key, facts)
+    return dict(facts)
 
 
-@functools.lru_cache(maxsize=8192)  # candidates recur (RLHF batches, A/B sets)
+# Candidates recur (RLHF batches, A/B sets); keyed by digest, so texts do not stay in memory.
+_FACTS: LRU[bytes, dict[str, str]] = LRU(8192, 16 << 20)
+
+
 def _style_facts(text: str) -> dict[str, str]:
     n = len(_WORD.findall(text))
     informal = len(_CONTRACTION.findall(text)) + len(_INFORMAL.findall(text))

@@ -20,7 +20,7 @@ from service.backends.embedded.features import style_vector
 from service.backends.embedded.lexical import CharNgrams
 from service.backends.embedded.params import EmbeddedParams
 from service.core.embedder import Embedder, span_key
-from service.core.lru import LRU
+from service.core.lru import LRU, digest
 
 F64 = npt.NDArray[np.float64]
 _MAGIC = b"PGTV1"
@@ -151,7 +151,11 @@ class TextViews:
 
 class ViewBuilder:
     def __init__(
-        self, params: EmbeddedParams, embedder: Embedder, cache_size: int = 20_000
+        self,
+        params: EmbeddedParams,
+        embedder: Embedder,
+        cache_size: int = 20_000,
+        cache_bytes: int = 32 << 20,  # per cache; keyed by digests, not texts
     ) -> None:
         self.params = params
         self.embedder = embedder
@@ -160,8 +164,8 @@ class ViewBuilder:
         )
         self._mean = params.style_mean.astype(np.float64)
         self._std = params.style_std.astype(np.float64)
-        self._style: LRU[tuple[str, str], F64] = LRU(cache_size)
-        self._wording: LRU[str, sp.csr_matrix] = LRU(cache_size)
+        self._style: LRU[bytes, F64] = LRU(cache_size, cache_bytes)
+        self._wording: LRU[bytes, sp.csr_matrix] = LRU(cache_size, cache_bytes)
 
     def build(self, prompts: Sequence[str], responses: Sequence[str]) -> TextViews:
         style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
@@ -172,7 +176,7 @@ class ViewBuilder:
         return TextViews(style=style, content=content, wording=wording)
 
     def _style_row(self, prompt: str, response: str) -> F64:
-        key = (prompt, response)
+        key = digest(prompt, response)
         row = self._style.get(key)
         if row is None:
             row = (np.asarray(style_vector(response, prompt)) - self._mean) / self._std
@@ -181,11 +185,11 @@ class ViewBuilder:
 
     def _wording_rows(self, responses: Sequence[str]) -> sp.csr_matrix:
         assert self._ngrams is not None
-        rows = {r: self._wording.get(r) for r in dict.fromkeys(responses)}
+        rows = {r: self._wording.get(digest(r)) for r in dict.fromkeys(responses)}
         missing = [r for r, row in rows.items() if row is None]
         if missing:
             fresh = self._ngrams.transform(missing)
             for i, response in enumerate(missing):
                 rows[response] = fresh[i]
-                self._wording.put(response, fresh[i])
+                self._wording.put(digest(response), fresh[i])
         return sp.csr_matrix(sp.vstack([rows[r] for r in responses]))

@@ -46,7 +46,8 @@ async def _local_scorer(args: argparse.Namespace) -> PairScorer:
     from service.core.config import Settings
     from service.core.embedder import default_disk_cache
 
-    overrides: dict[str, Any] = {"embedder_cache_size": 500_000}
+    # a batch job's whole corpus stays in memory (500,000 vectors: ~1 GB)
+    overrides: dict[str, Any] = {"embedder_cache_size": 500_000, "embedder_cache_bytes": 1 << 30}
     if not args.no_embed_cache:
         overrides["embedder_disk_cache"] = args.embed_cache or default_disk_cache()
     if args.backend:
