@@ -1,7 +1,7 @@
 """Soak: mixed open-loop load at a fixed rate against a real multi-worker server; RSS per worker.
 
     .venv/bin/python -m bench.soak [--minutes 10] [--baseline-minutes 1.5] [--rate 20]
-        [--workers 2] [--heavy-loops 4] [--no-keys] [--json]
+        [--workers 2] [--heavy-loops 4] [--no-keys] [--env PGENRM_X=value ...] [--json]
 
 `pgenrm serve` runs as a subprocess (embedded backend, in-process caches, SQLite users in a
 temporary state dir) with two API keys from a temporary keys file (`PGENRM_API_KEYS_FILE`):
@@ -15,7 +15,8 @@ send maximum-size scores (16 candidates, 64 new history pairs, long texts) besid
 
 Every `--sample-s` seconds the RSS of each worker (`/proc/<pid>/status`) is sampled. Printed:
 RSS per worker over time, each worker's growth over the last 5 minutes as a share of its RSS
-(target < 5%), p50/p99 of the normal requests in the baseline and beside the heavy ones
+(the mean of the window's last minute against its first: RSS saws between malloc trims;
+target < 5%), p50/p99 of the normal requests in the baseline and beside the heavy ones
 (target: p99 within 3x), and the statuses per key. Group calls wait for their group by design
 (across 2 workers without Redis, a split group waits `PGENRM_GROUP_WAIT_S`), so they are
 reported but left out of the p99 comparison.
@@ -104,6 +105,19 @@ class Soak:
             {"t": round(t, 1), "phase": self.phase, "rss": {p: m for p, m in rss.items() if m}}
         )
 
+    async def _tick(self, bar: tqdm[Any], running: set[asyncio.Task[Any]]) -> None:
+        """Sample RSS every `--sample-s`; move the progress bar every second."""
+        next_sample = self.args.sample_s
+        while True:
+            await asyncio.sleep(1.0)
+            elapsed = time.perf_counter() - self.started
+            if elapsed >= next_sample:
+                self.sample()
+                next_sample += self.args.sample_s
+                rss = "/".join(f"{m:.0f}" for m in self.samples[-1]["rss"].values())
+                bar.set_postfix_str(f"{self.phase}, RSS {rss} MB, in flight {len(running)}")
+            bar.update(min(int(elapsed), bar.total) - bar.n)
+
     async def run(self) -> None:
         args = self.args
         warmup_s, baseline_s, soak_s = args.warmup_s, 60 * args.baseline_minutes, 60 * args.minutes
@@ -117,15 +131,12 @@ class Soak:
             running: set[asyncio.Task[Any]] = set()
             bar = tqdm(total=int(total), unit="s", file=sys.stderr, desc="soak", leave=False)
             self.sample()
-            next_sample = args.sample_s
-            i = 0
-            while True:
+            ticker = asyncio.create_task(self._tick(bar, running))
+            for i in range(int(total * args.rate)):
                 due = self.started + i / args.rate
-                if due - self.started >= total:
-                    break
                 # always yield: a client that fell behind must still let its calls run
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                elapsed = time.perf_counter() - self.started
+                elapsed = due - self.started
                 phase = "warmup" if elapsed < warmup_s else "baseline"
                 if elapsed >= warmup_s + baseline_s:
                     phase = "heavy"
@@ -136,16 +147,9 @@ class Soak:
                             asyncio.create_task(load.heavy_loop(stop_heavy))
                             for _ in range(args.heavy_loops)
                         ]
-                if elapsed >= next_sample:
-                    self.sample()
-                    next_sample += args.sample_s
-                    rss = "/".join(f"{m:.0f}" for m in self.samples[-1]["rss"].values())
-                    bar.set_postfix_str(f"{phase} rss {rss} MB, in flight {len(running)}")
-                bar.update(int(elapsed) - bar.n)
                 task = asyncio.create_task(pick(load)(due))
                 running.add(task)
                 task.add_done_callback(running.discard)
-                i += 1
             stop_heavy.set()
             # calls still unanswered after a short drain are cancelled (counted as no answer)
             _, late = await asyncio.wait([*running, *heavy_tasks], timeout=args.drain_s)
@@ -153,6 +157,7 @@ class Soak:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+            ticker.cancel()
             self.phase = "end"
             self.sample()
             bar.close()
@@ -269,7 +274,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="normal arrivals per second")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--heavy-loops", type=int, default=4, help="concurrent heavy clients")
-    parser.add_argument("--heavy-chars", type=int, default=12_000, help="per heavy answer")
+    parser.add_argument(
+        "--heavy-chars",
+        type=int,
+        default=2_000,
+        help="per heavy answer (2,000: ~1 s of CPU per heavy request on a fast core)",
+    )
     parser.add_argument("--sample-s", type=float, default=12.0, help="RSS sampling period")
     parser.add_argument("--timeout", type=float, default=120.0, help="per call, client side")
     parser.add_argument("--drain-s", type=float, default=30.0, help="wait for late answers")

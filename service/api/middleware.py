@@ -25,6 +25,9 @@ _ECHOED = "pgenrm.request_id.echoed"  # a RequestIdMiddleware further out handle
 CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection first"
 
 access_log = logging.getLogger("pgenrm.access")
+# The methods a label or log line names; others are "other", so that requests with made-up
+# methods cannot mint label sets (each one kept, per process, for the process's life).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Templates = tuple[set[str], list[tuple[Pattern[str], str]]]
 
@@ -77,6 +80,7 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         route, method = self._route(scope), str(scope.get("method", ""))
+        method = method if method in _METHODS else "other"  # any token is a method in HTTP
         status: int | None = None
         left = False  # the client disconnected before any response started
         in_flight = self.metrics.in_flight.labels(route=route)

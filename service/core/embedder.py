@@ -201,7 +201,20 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _encode_split(self, pairs: list[tuple[str, str]]) -> tuple[Vectors, Vectors]:
         """One pass per text; mean-pool all its tokens (what the model's own pooling does) and
-        the suffix's tokens (after the prefix, before the closing [SEP])."""
+        the suffix's tokens (after the prefix, before the closing [SEP]).
+
+        Read in chunks of similar lengths, so that the token vectors of a whole batch (up to
+        512 texts: ~200 MB) never exist at once: a process's peak memory is one chunk's."""
+        whole = np.empty((len(pairs), self.dim), dtype=np.float32)
+        span = np.empty_like(whole)
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        step = 4 * self._batch_size
+        for start in range(0, len(order), step):
+            chunk = order[start : start + step]
+            whole[chunk], span[chunk] = self._encode_split_chunk([pairs[i] for i in chunk])
+        return whole, span
+
+    def _encode_split_chunk(self, pairs: list[tuple[str, str]]) -> tuple[Vectors, Vectors]:
         limit = self._model.max_seq_length
         tokenizer = self._model.tokenizer
         prefix_ids = tokenizer([p for p, _ in pairs], truncation=True, max_length=limit)
