@@ -45,7 +45,12 @@ def build_embedded(settings: Settings, caches: Caches | None = None) -> Embedded
         disk_cache=settings.embedder_disk_cache,
         precision=settings.embedder_precision,
     )
-    return EmbeddedBackend(embedder, load_params(settings.embedded_params), caches)
+    return EmbeddedBackend(
+        embedder,
+        load_params(settings.embedded_params),
+        caches,
+        background_nice=settings.background_nice,
+    )
 
 
 def build_openai(settings: Settings) -> OpenAIBackend:

@@ -15,6 +15,7 @@ from service.coordination.ratelimit import RateLimiter
 from service.core.config import Settings
 from service.core.errors import Forbidden, InvalidRequest, Unauthorized
 from service.core.keys import DEFAULT_TENANT, ApiKey, Keyring, Scope
+from service.core.priority import background
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Gatekeeper:
     @asynccontextmanager
     async def charge(self, principal: Principal, cost: int) -> AsyncIterator[None]:
         """Spend `cost` units of the key's budget; an expensive call also holds one of the
-        key's slots in this process while it runs."""
+        key's slots in this process while it runs, at background priority."""
         budget = principal.cost_per_minute
         if cost > budget:  # could never pass: say so instead of a 429 retried forever
             raise InvalidRequest(
@@ -84,4 +85,5 @@ class Gatekeeper:
             return
         with self.limiter.expensive(principal.name, principal.max_concurrent_expensive):
             await self.limiter.spend(principal.name, cost, budget)
-            yield
+            with background():  # its CPU work yields to cheaper calls
+                yield

@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     expensive_cost: int = Field(
         2_000, ge=1, description="A scoring call of at least this cost counts as expensive."
     )
+    background_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="How much lower the OS priority of expensive calls' CPU work is (nice "
+        "increment; 0: same priority). Cheap calls then keep their latency beside them.",
+    )
 
     # Browsers.
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from service.core._batcher import Batcher
+from service.core.priority import background, background_executor, in_background
 
 
 class SlowSquare:
@@ -79,3 +81,54 @@ def test_a_large_call_goes_in_chunks_and_lets_a_small_one_in_between() -> None:
     # the small call was served before the large call's second chunk finished
     second = next(i for i, b in enumerate(model.batches) if 7 in b)
     assert second == 1 and all(len(b) <= 5 for b in model.batches)
+
+
+def _in_background(batcher: Batcher[int, int], items: list[int]) -> list[int]:
+    with background():
+        return batcher(items)
+
+
+def test_foreground_calls_go_before_background_chunks_on_their_own_threads() -> None:
+    model = SlowSquare()
+    threads: list[str] = []
+
+    def run(items: list[int]) -> list[int]:
+        threads.append(threading.current_thread().name)
+        return model(items)
+
+    batcher: Batcher[int, int] = Batcher(run, chunk=16)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="bg") as bg,
+        ThreadPoolExecutor(3, thread_name_prefix="fg") as fg,
+    ):
+        large = bg.submit(_in_background, batcher, list(range(100, 112)))  # 3 chunks of 4
+        while not model.batches:  # its first chunk is in the model
+            threading.Event().wait(0.001)
+        small = [fg.submit(batcher, [n]) for n in (7, 8, 9)]
+        while len(batcher._queue) < 3:
+            threading.Event().wait(0.001)
+        model.release.set()
+        assert [f.result() for f in small] == [[49], [64], [81]]
+        assert large.result() == [n * n for n in range(100, 112)]
+    # chunk 1 (background), then the three small calls in one batch, then chunks 2 and 3
+    assert model.batches == [
+        [100, 101, 102, 103],
+        [7, 8, 9],
+        [104, 105, 106, 107],
+        [108, 109, 110, 111],
+    ]
+    assert threads[0].startswith("bg") and threads[1].startswith("fg")
+    assert all(name.startswith("bg") for name in threads[2:])
+    assert batcher.background_batches == 3 and batcher.batches == 4
+
+
+def test_a_background_thread_keeps_its_lowered_priority() -> None:
+    with background_executor(1, nice=5) as pool:
+        own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        niced = pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert niced.result() == min(own + 5, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # ours unchanged
+    assert not in_background()
+    with background():
+        assert in_background()
+    assert not in_background()

@@ -10,9 +10,12 @@ those scores, which a test checks, so traces read like an LLM's output.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -32,11 +35,14 @@ from service.backends.embedded.views import TextViews, ViewBuilder, content_keys
 from service.core.chain import CandidateEvaluation, Criterion, CriterionScore
 from service.core.embedder import Embedder
 from service.core.inputs import history_fingerprint
+from service.core.priority import background_executor, in_background
 from service.engine.backend import Backend, Completion, SampleGroup
 from service.engine.cache import Caches, user_key
 from service.engine.cache import key as cache_key
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.render import final_score, render_chain
+
+_R = TypeVar("_R")
 
 
 class EmbeddedBackend(Backend):
@@ -47,8 +53,11 @@ class EmbeddedBackend(Backend):
         embedder_factory: Callable[[], Embedder],
         params: EmbeddedParams,
         caches: Caches | None = None,
+        background_nice: int = 0,
     ) -> None:
         self._factory = embedder_factory
+        self._nice = background_nice
+        self._background: ThreadPoolExecutor | None = None
         self.params = params
         self.caches = caches
         self._bank = ExpertBank(params)
@@ -74,6 +83,21 @@ class EmbeddedBackend(Backend):
             embedder = await asyncio.to_thread(self._factory)
             self.params.check_embedder(embedder.name, embedder.dim)
             self._views = ViewBuilder(self.params, embedder)
+        if self._nice and self._background is None:
+            self._background = background_executor(2, self._nice)
+
+    async def close(self) -> None:
+        if self._background is not None:
+            self._background.shutdown(wait=False, cancel_futures=True)
+            self._background = None
+
+    async def _in_thread(self, fn: Callable[..., _R], *args: Any) -> _R:
+        """Run CPU work off the event loop: an expensive call's on the lowered-priority
+        threads (see service.core.priority), any other's on asyncio's default threads."""
+        if self._background is None or not in_background():
+            return await asyncio.to_thread(fn, *args)
+        call = partial(contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._background, call)
 
     async def warm(self, texts: Sequence[tuple[str, str]], progress: bool = False) -> None:
         """Embed every text up front in large batches (much faster than request by request)."""
@@ -99,7 +123,7 @@ class EmbeddedBackend(Backend):
     async def _generate_cached(self, group: SampleGroup) -> list[Completion]:
         """Cached history evidence and embeddings first, then the CPU work in a thread."""
         if self.caches is None or self._views is None:
-            return (await asyncio.to_thread(self._generate, group, None))[0]
+            return (await self._in_thread(self._generate, group, None))[0]
         key = None
         cached: TextViews | None = None
         if group.history:
@@ -121,7 +145,7 @@ class EmbeddedBackend(Backend):
         if cached is None:
             pairs += [(p.prompt, a) for p in group.history for a in (p.chosen, p.rejected)]
         missing = await self._prefetch(pairs)
-        completions, history_views = await asyncio.to_thread(self._generate, group, cached)
+        completions, history_views = await self._in_thread(self._generate, group, cached)
         if key is not None and cached is None:
             await self.caches.remember({key: history_views.to_bytes()})
         if missing and self.caches.shared:
