@@ -22,7 +22,7 @@ from service.api.schemas.score import (
 )
 from service.core.errors import ScoringFailed
 from service.core.metrics import Metrics
-from service.engine.aggregate import rank
+from service.engine.aggregate import rank, win_probability
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
 from service.engine.scorer import ScoreOutcome
 
@@ -64,9 +64,11 @@ def member_response(
     group: GroupInfo | None,
     reference: int | None,
     metrics: Metrics | None,
+    level_weights: tuple[float, float] = (0.5, 0.5),
 ) -> ScoreResponse:
     """`mine`: engine candidate -> this member's candidate; `scored`: the engine candidates of
-    the whole group (ranks and z-scores are within it); `reference`: the reference's index."""
+    the whole group (ranks and z-scores are within it); `reference`: the reference's index;
+    `level_weights`: the engine's (ind, pro) fusion weights, which the confidence fuses by."""
     request = p.request
     group_scores = [outcome.scores[c] for c in scored]
     ranks = dict(zip(scored, rank(group_scores), strict=True))
@@ -102,11 +104,17 @@ def member_response(
     ok = sorted(
         (r for r in results if r.score is not None), key=lambda r: (-(r.score or 0), r.index)
     )
+    confidence = None
+    if len(ok) > 1:
+        best, runner_up = engine_of[ok[0].index], engine_of[ok[1].index]
+        p_win = win_probability(outcome.samples, best, runner_up, *level_weights)
+        confidence = None if p_win is None else round(p_win, 4)
     return ScoreResponse(
         user_id=request.user_id,
         scores=results,
         preferred=ok[0].index if ok else None,
         margin=round((ok[0].score or 0) - (ok[1].score or 0), 4) if len(ok) > 1 else None,
+        confidence=confidence,
         reference_score=None if reference is None else round(outcome.scores[reference], 4),
         history=p.history_used,
         group=group,
@@ -158,6 +166,7 @@ def unscored_response(
         scores=results,
         preferred=None,
         margin=None,
+        confidence=None,
         history=p.history_used,
         group=group,
         samples=counts,

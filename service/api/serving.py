@@ -241,7 +241,14 @@ class ScoreService:
                 mine = {c: i for c, (owner_m, i) in enumerate(owner) if owner_m == m}
                 scored = list(range(len(texts)))
                 out[m] = member_response(
-                    p, outcome, mine, scored, info, len(texts) if reference else None, self.metrics
+                    p,
+                    outcome,
+                    mine,
+                    scored,
+                    info,
+                    len(texts) if reference else None,
+                    self.metrics,
+                    (self.engine.options.ind_weight, self.engine.options.pro_weight),
                 )
         return [o for o in out if o is not None]
 
@@ -296,8 +303,9 @@ class ScoreService:
                 )
 
     def resolve_scaling(self, request: ScoreRequest, has_history: bool) -> tuple[Scaling, bool]:
-        """Request's scaling or the defaults; a user with no history is scored at the prototype
-        level only when prototypes are loaded (cold start)."""
+        """Request's scaling or the defaults, and whether this is a cold start: no history
+        informs the score. A user with no history is scored at the prototype level only when
+        prototypes are loaded; without them, at the individual level on the prior alone."""
         s = self.settings
         prototypes = self.engine.prototypes_version is not None
         if request.scaling is not None:
@@ -306,7 +314,7 @@ class ScoreService:
             scaling = Scaling(s.default_ind, s.default_pro if prototypes else 0)
         if not has_history and prototypes and scaling.pro > 0:
             return Scaling(0, scaling.pro), True
-        return scaling, False
+        return scaling, not has_history
 
     def check_limits(self, request: ScoreRequest) -> None:
         s = self.settings

@@ -36,8 +36,19 @@ class Row:
     split: str
     extras: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def as_pair(self) -> PreferencePair:
-        return PreferencePair(context=self.context, chosen=self.chosen, rejected=self.rejected)
+    @property
+    def feedback(self) -> str | None:
+        """The user's own reason for the choice, where the data has one (a `feedback` column)."""
+        value = self.extras.get("feedback")
+        return value if isinstance(value, str) and value.strip() else None
+
+    def as_pair(self, feedback: bool = True) -> PreferencePair:
+        return PreferencePair(
+            context=self.context,
+            chosen=self.chosen,
+            rejected=self.rejected,
+            feedback=self.feedback if feedback else None,
+        )
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from service.core.chain import ParseFailure
-from service.engine.backend import Level
+from service.engine.backend import Level, Utility
 from service.engine.parsing import ScoredSample
 
 
@@ -20,6 +20,7 @@ class Sample:
     source: str
     outcome: ScoredSample | ParseFailure
     order: tuple[int, ...] | None = None  # presented position -> candidate index, when shuffled
+    utility: Utility | None = None  # the backend's calibrated log-odds, if it has them
 
 
 @dataclass
@@ -85,6 +86,48 @@ def _std(values: Sequence[float]) -> float:
         return 0.0
     mean = sum(values) / len(values)
     return math.sqrt(max(0.0, sum((v - mean) ** 2 for v in values) / len(values)))
+
+
+def win_probability(
+    samples: Sequence[Sample], a: int, b: int, ind_weight: float = 0.5, pro_weight: float = 0.5
+) -> float | None:
+    """How sure the samples are that candidate `a` is better than `b` (request indices).
+
+    Per level, the mean over valid samples of each one's calibrated win probability (the
+    backend's `Utility`), so samples that disagree pull it towards 0.5. A level with a sample
+    that has no utility (an LLM's chain) counts votes instead, 1 / 0.5 / 0 for a win / tie /
+    loss, smoothed by Laplace's rule ((votes + 1) / (n + 2)) so few samples never claim
+    certainty. The levels are fused with the weights the scores are fused with (`fuse`)."""
+    present = []
+    for level, weight in (("ind", ind_weight), ("pro", pro_weight)):
+        estimate = _level_win([s for s in samples if s.level == level], a, b)
+        if estimate is not None:
+            present.append((weight, estimate))
+    used = [(w, p) for w, p in present if w > 0] or [(1.0, p) for _, p in present]
+    if not used:
+        return None
+    return sum(w * p for w, p in used) / sum(w for w, _ in used)
+
+
+def _level_win(samples: Sequence[Sample], a: int, b: int) -> float | None:
+    wins, calibrated = [], True
+    for sample in samples:
+        if not isinstance(sample.outcome, ScoredSample):
+            continue
+        k = len(sample.outcome.overall)
+        utility = sample.utility
+        if utility is not None and all(len(u) == k for u in utility.values):
+            order = sample.order or tuple(range(k))
+            wins.append(utility.win(order.index(a), order.index(b)))
+            continue
+        scores = candidate_scores(sample)
+        wins.append(1.0 if scores[a] > scores[b] else 0.5 if scores[a] == scores[b] else 0.0)
+        calibrated = False
+    if not wins:
+        return None
+    if calibrated:
+        return sum(wins) / len(wins)
+    return (sum(wins) + 1.0) / (len(wins) + 2.0)
 
 
 def rank(scores: Sequence[float]) -> list[int]:

@@ -9,6 +9,7 @@ demand); parsing and aggregation are the engine's.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,32 @@ class SampleGroup:
     order: tuple[int, ...] | None = None  # presented position -> candidate index, if rotated
 
 
+@dataclass(frozen=True, slots=True)
+class Utility:
+    """A sample's calibrated log-odds utility per presented candidate, under each hypothesis
+    about the user the backend weighs (weights sum to 1).
+
+    With it the engine can say how sure a sample is that one candidate beats another (the
+    posterior predictive `win`), instead of reading a margin off 1-10 scores whose scale says
+    nothing about probability. A backend with one hypothesis gives one row and weight 1.
+    """
+
+    weights: tuple[float, ...]
+    values: tuple[tuple[float, ...], ...]  # per hypothesis: per presented candidate
+
+    def win(self, i: int, j: int) -> float:
+        """P(the user prefers presented candidate i over j) = sum_h w_h sigmoid(u_h[i] - u_h[j])."""
+        pairs = zip(self.weights, self.values, strict=True)
+        return sum(w * _sigmoid(u[i] - u[j]) for w, u in pairs)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
 class Completion:
     """One sample as the backend wrote it.
 
@@ -43,9 +70,11 @@ class Completion:
     `overall` and the text as `write`, a function called only when somebody reads `text`
     (a trace): the engine then aggregates without writing and re-parsing text that nobody
     reads, which was most of a warm score's CPU. `overall` must be what parsing `text` gives.
+    A backend whose scores rank candidates by a calibrated log-odds utility passes that as
+    `utility` (the response's `confidence` comes from it).
     """
 
-    __slots__ = ("_text", "_write", "finish_reason", "overall")
+    __slots__ = ("_text", "_write", "finish_reason", "overall", "utility")
 
     def __init__(
         self,
@@ -54,6 +83,7 @@ class Completion:
         *,
         overall: tuple[float, ...] | None = None,
         write: Callable[[], str] | None = None,
+        utility: Utility | None = None,
     ) -> None:
         if (text is None) == (write is None):
             raise ValueError("a completion has either its text or a function that writes it")
@@ -61,6 +91,7 @@ class Completion:
         self._write = write
         self.finish_reason = finish_reason
         self.overall = overall
+        self.utility = utility
 
     @property
     def text(self) -> str:

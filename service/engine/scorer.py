@@ -295,7 +295,7 @@ class ScoringEngine:
             log.exception("backend %s failed on a %s group", self._backend.name, group.level)
             return failed("backend_error", f"{type(error).__name__}: {error}", group.n)
         samples = [
-            Sample(group.level, group.source, _outcome(c, k), group.order)
+            Sample(group.level, group.source, _outcome(c, k), group.order, c.utility)
             for c in completions[: group.n]
         ]
         short = group.n - len(samples)

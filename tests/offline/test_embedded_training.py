@@ -14,7 +14,7 @@ from service.core.inputs import Message, PreferencePair, ScoringTask
 from service.core.rows import file_sha256
 from service.engine.backend import SampleGroup
 from service.engine.parsing import parse_chain
-from service.offline.embedded_training.training import TrainConfig, train
+from service.offline.embedded_training.training import TrainConfig, _budget, train
 from tests.helpers import TOPICS, synthetic_rows, write_jsonl
 
 pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
@@ -47,8 +47,17 @@ def test_manifest_records_the_data_and_only_train_rows(trained: tuple[Path, Path
     assert params.embedder == "minilm" and params.content_dim == 768
     assert out.stat().st_size < 5_000_000
     search = params.manifest["calibration_search"]
-    assert search["val_rows"] == 8 and 0.0 <= search["best_val_accuracy"] <= 1.0
+    assert search["val_rows"] == 8 and 0.0 <= search["best_val_accuracy"]["synthetic"] <= 1.0
+    assert 0.0 <= search["best_val_accuracy_no_history"]["synthetic"] <= 1.0
     assert params.calibration.population_bias == search["best"]["population_bias"]
+    assert params.calibration.feedback_gain == search["feedback_gain"]
+    assert search["safe_candidates"] >= 1  # a history never costs val accuracy under the pick
+
+
+def test_datasets_with_few_users_keep_them_and_the_rest_share_what_is_left() -> None:
+    assert _budget({"dsp": 4, "hh": 2, "ukp": 162}, 64) == {"dsp": 4, "hh": 2, "ukp": 58}
+    assert _budget({"a": 100, "b": 50}, 64) == {"a": 43, "b": 21}
+    assert _budget({"a": 3}, 64) == {"a": 3}
 
 
 @pytest.mark.parametrize(("user", "wins"), [("terse", 1), ("verbose", 0)])

@@ -111,6 +111,7 @@ class ScoreResponse(TypedDict):
     scores: list[CandidateResult]
     preferred: int | None
     margin: float | None
+    confidence: float | None  # P(preferred beats the runner-up), null with < 2 scored
     reference_score: float | None
     history: HistoryUsed
     group: GroupInfo | None

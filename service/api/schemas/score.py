@@ -189,6 +189,16 @@ class ScoreResponse(BaseModel):
     margin: float | None = Field(
         description="Best score minus the runner-up's (null with fewer than two scored)."
     )
+    confidence: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Probability that `preferred` really is better for this user than the "
+        "runner-up (null with fewer than two scored). The embedded backend: the mean over "
+        "samples of its calibrated log-odds win probability, averaged over the user hypotheses "
+        "it weighs; an LLM backend: the share of samples ranking `preferred` above the "
+        "runner-up, (wins + 1) / (samples + 2). Near 0.5: a coin flip, whatever `margin` says.",
+    )
     reference_score: float | None = Field(None, description="The reference answer's score.")
     history: HistoryUsed
     group: GroupInfo | None = None
@@ -198,7 +208,12 @@ class ScoreResponse(BaseModel):
     model: str
     prompt_version: str
     prototypes_version: str | None
-    cold_start: bool = Field(False, description="Scored at prototype level only (no history).")
+    cold_start: bool = Field(
+        False,
+        description="No user history informed the score (none given or stored): it rests on "
+        "prototype-level samples where prototypes serve them, else on the model's prior alone. "
+        "Read `confidence` before trusting `preferred`.",
+    )
     degraded: bool = Field(False, description="Answered by the fallback backend.")
     seed: int | None = Field(description="The seed the samples used (null if none was drawn).")
     latency_ms: float

@@ -21,7 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from service.backends.embedded import persona as words
+from service.backends.embedded._utility import expert_utilities, sample_utility
 from service.backends.embedded.features import style_facts
+from service.backends.embedded.feedback import emphasis as feedback_emphasis
 from service.backends.embedded.params import EmbeddedParams
 from service.backends.embedded.rubric import PlannedCriterion, plan
 from service.backends.embedded.usermodel import (
@@ -201,16 +203,21 @@ class EmbeddedBackend(Backend):
         n = len(task.candidates)
         candidates = slice(2 * k, 2 * k + n)
         rng = np.random.default_rng(group.seed)
+        experts = expert_utilities(self._bank, views, scores, candidates)
+        emphasis = feedback_emphasis([p.feedback for p in history])
         out = []
         for b in range(group.n):
             counts = self._resample(k, rng) if b else np.ones(k, np.int64)
-            model = infer(self._bank, views, scores, evidence, counts, rng if b else None)
+            model = infer(self._bank, views, scores, evidence, counts, rng if b else None, emphasis)
             criteria = plan(model, candidates, self.params.calibration, rng if b else None)
             weights = [c.weight for c in criteria]
             overall = tuple(final_score([c.scores[i] for c in criteria], weights) for i in range(n))
             # The chain text is written only if a trace reads it; `overall` is what it says.
             write = partial(self._chain, model, criteria, task.candidates, k)
-            out.append(Completion(finish_reason="stop", overall=overall, write=write))
+            utility = sample_utility(model, experts, candidates)  # for the response's confidence
+            out.append(
+                Completion(finish_reason="stop", overall=overall, write=write, utility=utility)
+            )
         return out, views.head(2 * k)
 
     def _resample(self, k: int, rng: np.random.Generator) -> np.typing.NDArray[np.int64]:

@@ -48,6 +48,7 @@ class Calibration:
     individual_bias: float = 0.0  # prior log-odds of the user's own history model
     individual_alphas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
     temperature: float = 1.0  # sharpness of the posterior over experts
+    feedback_gain: float = 0.0  # how much the criteria a user's reasons name gain (feedback.py)
     posterior_concentration: float = 20.0  # Dirichlet spread of Ind-N samples around it
     resample: str = "drop-one"  # Ind-N history variation: "drop-one", "bootstrap" or "none"
     score_slope: float = 1.5  # criterion score = 5.5 + slope * standardised contribution

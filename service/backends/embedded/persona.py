@@ -165,6 +165,9 @@ def persona(
         values.append(f"closest learnt preference profile: {labels[top]} (posterior {share:.2f})")
     if model.individual_weight >= 0.3:
         values.append(f"judged largely from their own {k} past choices")
+    if model.named:
+        said = ", ".join(model.named[:3])
+        values.append(f"in their own words they value: {said} (from their feedback)")
     return Persona(
         style=_sentence(findings(_STYLE), unknown),
         content_structure=_sentence(findings(_CONTENT), unknown),

@@ -5,6 +5,12 @@ Its weight is the spread of that part over the texts at hand (history answers an
 and its score is the part standardised by the same spread, mapped to 1-10. The weighted overall
 is then a positive affine map of the utility, so the chain ranks exactly as the model does
 (up to rounding and the 1-10 clip), while staying readable criterion by criterion.
+
+A few texts that barely differ (two candidates and no history) have a tiny spread, and
+standardising by it would turn any difference into a full +-1 (a 3-point margin between "a" and
+"b"). So every criterion's spread is stretched by one common factor until the spreads sum to at
+least `REFERENCE_SPREAD`: the overall stays a positive affine map of the utility (same ranking),
+and below that spread a score point stands for a fixed number of log-odds.
 """
 
 from __future__ import annotations
@@ -22,6 +28,18 @@ from service.engine.render import rounded_weights
 F64 = npt.NDArray[np.float64]
 NEUTRAL = "neutral"
 _GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROUPS.items()}
+# The least summed spread (log-odds) a rubric is standardised by. The overall is about
+# 5.5 + score_slope * (utility - mean) / max(summed spread, REFERENCE_SPREAD), so two candidates
+# whose utilities differ by d log-odds are at most 1.5 * d / REFERENCE_SPREAD points apart, and
+# the old rubric's fixed 3-point two-candidate gap needs d = 10 (a preference no user doubts).
+# Why 5: measured on 40 real pairs per set (DSP / HH-RLHF, the pair's own user's 4 other pairs
+# as history), the old rubric gave a bare pair a mean gap of 2.0 / 1.9 points but the same kind
+# of pair with a history 0.85 / 0.80, because history answers spread the utility (summed
+# spread median 11.6 / 3.2, cold pairs 1.0 / 1.5). With 5 the bare pairs get 0.52 / 0.65 and
+# the history pairs 0.85 / 0.46: a cold pair is shown at the scale of a pair with a history
+# instead of being stretched, and the chosen answer's win, tie or loss stayed the same in 158
+# of the 160 (one win became a tie, one tie a win).
+REFERENCE_SPREAD = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,8 @@ def plan(
     spread = parts.std(axis=1)
     live = spread > 1e-9
     spreads = {k: float(s) for k, s, ok in zip(names, spread, live, strict=True) if ok}
-    scale = np.where(live, spread, 1.0)[:, None]
+    stretch = max(1.0, REFERENCE_SPREAD / sum(spreads.values())) if spreads else 1.0
+    scale = np.where(live, spread * stretch, 1.0)[:, None]
     z = (parts[:, candidates] - parts.mean(axis=1, keepdims=True)) / scale
     standardised = {k: z[i] for i, k in enumerate(names) if live[i]}
     if not spreads:  # the candidates differ on nothing the model weighs: say so, score a tie

@@ -44,11 +44,11 @@ class _Linear:
         self.content = (
             np.stack([e.content for e in experts]).astype(np.float64) if content else None
         )
-        # Dense (N x J, ~2 MB per expert): sparse texts @ dense bank is one pass over the
-        # texts' n-grams; a sparse bank cost a symbolic product and a conversion per call.
-        self.wording: F64 | None = None
+        # Dense (N x J, 1 MB per expert in float32): sparse texts @ dense bank is one pass over
+        # the texts' n-grams; a sparse bank cost a symbolic product and a conversion per call.
+        self.wording: npt.NDArray[np.float32] | None = None
         if wording:
-            self.wording = np.zeros((N_FEATURES, len(experts)))
+            self.wording = np.zeros((N_FEATURES, len(experts)), np.float32)
             for j, e in enumerate(experts):
                 np.add.at(self.wording[:, j], e.wording_index, e.wording_value)
 
@@ -57,7 +57,9 @@ class _Linear:
         if self.content is not None and views.content.shape[1]:
             out[CONTENT] = self.content @ views.content.T
         if self.wording is not None and views.wording is not None:
-            out[WORDING] = np.ascontiguousarray(np.asarray(views.wording @ self.wording).T)
+            out[WORDING] = np.ascontiguousarray(
+                np.asarray(views.wording @ self.wording, np.float64).T
+            )
         return out
 
     def utility(self, views: TextViews) -> F64:
@@ -163,6 +165,7 @@ class UserModel:
     style_coef: F64  # (S,) mixed style coefficients
     contributions: dict[str, F64]  # criterion key -> (n_texts,) utility contribution
     n_pairs: int
+    named: tuple[str, ...] = ()  # style groups the user's own reasons name, most often first
 
     def top_expert(self) -> int:
         return int(np.argmax(self.posterior))
@@ -175,11 +178,13 @@ def infer(
     history: History,
     counts: npt.NDArray[np.int64],
     rng: np.random.Generator | None = None,
+    emphasis: F64 | None = None,
 ) -> UserModel:
-    """The user model for the history multiset `counts` (a bootstrap resample, or all ones)."""
-    cal = bank.calibration
+    """The user model for the history multiset `counts` (a bootstrap resample, or all ones);
+    `emphasis` (feedback.emphasis of the user's reasons) raises the style groups they name."""
     used = counts > 0
     ll = _log_sigmoid(history.expert_margin) @ counts if history.k else np.zeros(len(bank.labels))
+    cal = bank.calibration
     logits = cal.temperature * ll + bank.bias
     alpha, ll_ind, directions = _individual(history, counts, cal.individual_alphas)
     if directions:
@@ -194,13 +199,20 @@ def infer(
     style_coef = posterior @ bank.style
     if "style" in directions:
         style_coef = style_coef + w_ind * alpha * directions["style"]
+    if emphasis is not None and cal.feedback_gain:
+        style_coef = style_coef * (1.0 + cal.feedback_gain * (_GROUP_MASK @ emphasis))
     grouped = views.style @ (_GROUP_MASK * style_coef[:, None])
     contributions = {group: grouped[:, j] for j, group in enumerate(_GROUP_INDEX)}
     for view, matrix in scores.items():
         contributions[view] = posterior @ matrix
         if view in directions:
             contributions[view] = contributions[view] + w_ind * alpha * directions[view]
-    return UserModel(posterior, w_ind, alpha, style_coef, contributions, int(counts[used].sum()))
+    named: tuple[str, ...] = ()
+    if emphasis is not None and emphasis.any():
+        groups = list(_GROUP_INDEX)
+        named = tuple(groups[j] for j in np.argsort(-emphasis, kind="stable") if emphasis[j] > 0)
+    n_pairs = int(counts[used].sum())
+    return UserModel(posterior, w_ind, alpha, style_coef, contributions, n_pairs, named)
 
 
 def _individual(

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-embed-cache", action="store_true", help="embed everything afresh")
     parser.add_argument(
         "--content-views",
-        default="qa,answer",
+        default="answer",
         help="what the content view embeds per answer: qa (in its question), answer (alone), "
         "or both (comma-separated); each costs one embedding per scored text",
     )

@@ -1,10 +1,12 @@
 """`pgenrm train-embedded`: learn the embedded backend's expert library from training rows.
 
 Only `train`/`val` rows are read; `test` rows never reach a fit. For every training user with
-enough pairs (or, past `max_experts` users, every cluster of similar users) and for the pooled
-population, it fits one Bradley-Terry logistic regression per view (style, content, wording),
-scales each view's margin to unit spread, and calibrates the sum to log-odds. The result is a
-small versioned file whose manifest records the data hashes it came from.
+enough pairs (or, where a dataset has more users than experts to spare, every cluster of its
+similar users), for the pooled population and for each dataset's own population, it fits one
+Bradley-Terry logistic regression per view (style, content, wording), scales each view's margin
+to unit spread, and calibrates the sum to log-odds. How far a history may move the score from
+the population is then calibrated on `val` rows (calibration.py). The result is a versioned file
+whose manifest records the data hashes it came from and the calibration search.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class TrainConfig:
     c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     cv_folds: int = 3
     cv_max_pairs: int = 3000  # C is chosen on at most this many of an expert's pairs
+    cv_min_pairs: int = 300  # smaller experts take the fallbacks (their folds would be noise)
     # The identification experts (history likelihoods for the posterior) are fitted with little
     # regularisation, so that a returning user's history is recognised by the profile it taught.
     identify_c: tuple[float, float, float] = (3.0, 3.0, 10.0)
@@ -134,7 +137,7 @@ def _bradley_terry(x: Any, c: float) -> F64:
 def _cross_validated_c(x: Any, fallback: float, config: TrainConfig) -> float:
     """The C of `config.c_grid` with the lowest held-out log-loss (k-fold over pairs)."""
     n = x.shape[0]
-    if n < 10 * config.cv_folds or len(config.c_grid) < 2:
+    if n < max(10 * config.cv_folds, config.cv_min_pairs) or len(config.c_grid) < 2:
         return fallback
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(n)[: config.cv_max_pairs]
@@ -197,34 +200,61 @@ def fit_expert(
 def expert_groups(
     corpus: Corpus, config: TrainConfig
 ) -> list[tuple[str, str, npt.NDArray[np.int64]]]:
-    """(label, kind, row indices) per expert: users, or clusters of users past `max_experts`."""
+    """(label, kind, row indices) per expert: one per user, or per cluster of similar users of
+    the same dataset where there are more users than experts to spare.
+
+    Users of different datasets never share a cluster (a crowd's worker and a domain persona
+    have nothing to pool). Datasets with few users keep one expert each; the others share what
+    is left of `max_experts`, in proportion to their users."""
     by_user: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, row in enumerate(corpus.rows):
         by_user[(corpus.dataset[i], row.user_id)].append(i)
-    users = [(key, np.array(ix)) for key, ix in by_user.items() if len(ix) >= config.min_pairs]
-    if len(users) <= config.max_experts:
-        counters: dict[str, int] = defaultdict(int)
-        out = []
-        for (dataset, _), index in users:
-            counters[dataset] += 1
-            out.append((f"{dataset}/profile-{counters[dataset]}", "user", index))
-        return out
-    # Cluster users by their mean preference direction in content space.
-    directions = np.stack([corpus.diff(ix)[1].mean(axis=0) for _, ix in users])
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True) + 1e-12
-    assignment = _kmeans(directions, config.max_experts, config.seed)
-    clusters = []
-    for j in range(config.max_experts):
-        members = [ix for (_, ix), a in zip(users, assignment, strict=True) if a == j]
-        if members:
-            clusters.append((f"cluster-{j + 1}", "cluster", np.concatenate(members)))
-    return clusters
+    per_dataset: dict[str, list[npt.NDArray[np.int64]]] = defaultdict(list)
+    for (dataset, _), ix in by_user.items():
+        if len(ix) >= config.min_pairs:
+            per_dataset[dataset].append(np.array(ix))
+    budget = _budget({d: len(users) for d, users in per_dataset.items()}, config.max_experts)
+    out = []
+    for dataset, users in per_dataset.items():
+        if len(users) <= budget[dataset]:
+            out += [(f"{dataset}/profile-{n + 1}", "user", ix) for n, ix in enumerate(users)]
+            continue
+        # Cluster the dataset's users by their mean preference direction in content space.
+        directions = np.stack([corpus.diff(ix)[1].mean(axis=0) for ix in users])
+        directions /= np.linalg.norm(directions, axis=1, keepdims=True) + 1e-12
+        assignment = _kmeans(directions, budget[dataset], config.seed)
+        for j in range(budget[dataset]):
+            members = [ix for ix, a in zip(users, assignment, strict=True) if a == j]
+            if members:
+                out.append((f"{dataset}/cluster-{j + 1}", "cluster", np.concatenate(members)))
+    return out
+
+
+def _budget(users: dict[str, int], total: int) -> dict[str, int]:
+    """Experts per dataset: all of its users while they fit an even share, the rest split."""
+    budget: dict[str, int] = {}
+    left = dict(users)
+    while left:
+        share = max(1, (total - sum(budget.values())) // len(left))
+        small = {d: n for d, n in left.items() if n <= share}
+        if not small:
+            rest = total - sum(budget.values())
+            weight = sum(left.values())
+            for d, n in left.items():
+                budget[d] = max(1, round(rest * n / weight))
+            break
+        budget |= small
+        for d in small:
+            del left[d]
+    return budget
 
 
 def _kmeans(x: F64, k: int, seed: int) -> npt.NDArray[np.int64]:
     import faiss
 
-    km = faiss.Kmeans(x.shape[1], k, niter=30, seed=seed, spherical=True, verbose=False)
+    km = faiss.Kmeans(
+        x.shape[1], k, niter=30, seed=seed, spherical=True, verbose=False, min_points_per_centroid=1
+    )
     km.train(x.astype(np.float32))
     _, assignment = km.index.search(x.astype(np.float32), 1)
     return np.asarray(assignment.ravel(), np.int64)
@@ -266,6 +296,15 @@ def train(
     if everyone.size > config.max_population_rows:
         everyone = np.sort(rng.choice(everyone, config.max_population_rows, replace=False))
     groups.append(("population", "population", everyone))
+    # Each dataset's own population too, under the same prior: a history (or nothing) tells
+    # which population a user belongs to long before it could tell the user apart from it.
+    names = np.array(datasets)
+    if len(set(datasets)) > 1:
+        for name in dict.fromkeys(datasets):
+            own = np.flatnonzero(names == name)
+            if own.size > config.max_population_rows:
+                own = np.sort(rng.choice(own, config.max_population_rows, replace=False))
+            groups.append((f"{name}/population", "population", own))
 
     def fit_all(chosen: Sequence[Group]) -> tuple[tuple[Expert, ...], tuple[Expert, ...]]:
         """(prediction experts, identification experts) for these groups."""

@@ -36,6 +36,7 @@ class EvalConfig:
     limit: int | None = None
     seed: int = 0
     concurrency: int = 4
+    feedback: bool = True  # history pairs carry the user's `feedback` where the data has it
 
     @property
     def scaling(self) -> Scaling:
@@ -58,7 +59,7 @@ def select_pairs(rows: Sequence[Row], config: EvalConfig) -> list[Row]:
 
 
 def draw_history(
-    pools: dict[str, list[Row]], row: Row, k: int, seed: int, index: int
+    pools: dict[str, list[Row]], row: Row, k: int, seed: int, index: int, feedback: bool = True
 ) -> tuple[PreferencePair, ...]:
     pool = [r for r in pools.get(row.user_id, []) if r.conversation_id != row.conversation_id]
     if k <= 0 or not pool:
@@ -66,7 +67,7 @@ def draw_history(
     picked = _rng(seed, row.user_id, row.conversation_id, str(index)).sample(
         pool, min(k, len(pool))
     )
-    return tuple(r.as_pair() for r in picked)
+    return tuple(r.as_pair(feedback) for r in picked)
 
 
 def tags_of(row: Row, history_k: int) -> dict[str, str]:
@@ -101,7 +102,7 @@ async def evaluate(
     bar = tqdm(total=len(test), desc=description, unit="pair", disable=not progress, leave=False)
 
     async def judge(index: int, row: Row) -> PairResult:
-        history = draw_history(pools, row, config.history_k, config.seed, index)
+        history = draw_history(pools, row, config.history_k, config.seed, index, config.feedback)
         result = PairResult(user_id=row.user_id, tags=tags_of(row, len(history)))
         async with gate:
             for chosen_at in (0, 1):
