@@ -101,8 +101,11 @@ def emphasis(reasons: Sequence[str | None]) -> F64:
     return out / len(texts) if texts else out
 
 
+def ranked(shares: F64) -> tuple[str, ...]:
+    """The style groups with a share, most often named first (ties in the rubric's order)."""
+    return tuple(GROUPS[int(j)] for j in np.argsort(-shares, kind="stable") if shares[j] > 0)
+
+
 def named(reasons: Sequence[str | None], top: int = 3) -> list[str]:
     """The criteria the reasons name most often (for the persona text)."""
-    shares = emphasis(reasons)
-    order = [int(j) for j in np.argsort(-shares, kind="stable") if shares[j] > 0]
-    return [GROUPS[j] for j in order[:top]]
+    return list(ranked(emphasis(reasons))[:top])

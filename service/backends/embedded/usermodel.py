@@ -19,6 +19,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
+from service.backends.embedded.feedback import ranked
 from service.backends.embedded.lexical import N_FEATURES
 from service.backends.embedded.params import Calibration, EmbeddedParams, Expert
 from service.backends.embedded.views import TextViews
@@ -207,10 +208,7 @@ def infer(
         contributions[view] = posterior @ matrix
         if view in directions:
             contributions[view] = contributions[view] + w_ind * alpha * directions[view]
-    named: tuple[str, ...] = ()
-    if emphasis is not None and emphasis.any():
-        groups = list(_GROUP_INDEX)
-        named = tuple(groups[j] for j in np.argsort(-emphasis, kind="stable") if emphasis[j] > 0)
+    named = ranked(emphasis) if emphasis is not None else ()
     n_pairs = int(counts[used].sum())
     return UserModel(posterior, w_ind, alpha, style_coef, contributions, n_pairs, named)
 
