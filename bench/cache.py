@@ -1,6 +1,7 @@
 """`/v1/score` on the embedded backend with a cold vs warm cache, in-process and in Redis.
 
     .venv/bin/python -m bench.cache [--clients 32] [--rate 200] [--workers 2] [--json]
+        [--env PGENRM_EMBEDDER_RUNTIME=onnx-int8 ...]   (server settings, repeatable)
 
 For each store (the in-process LRU, then a real `redis-server` on a free loopback port) it
 starts `pgenrm serve --workers N` on loopback and drives it with `--clients` concurrent clients:
@@ -196,7 +197,7 @@ async def run_store(kind: str, args: argparse.Namespace, pool: list[Triple]) -> 
             for u in (rng.randrange(users) for _ in range(args.warm))
         ]
 
-    env = {"PGENRM_WORKERS": str(args.workers)}
+    env = {"PGENRM_WORKERS": str(args.workers), **dict(args.env)}
     with store(kind) as (extra, redis), served({**env, **extra}) as url:
         await drive(url, cold_bodies(8, "warm-up"), 4)  # load paths, first-call costs
         cold = await drive(url, cold_bodies(args.cold, "cold"), args.clients)
@@ -230,6 +231,14 @@ async def run_store(kind: str, args: argparse.Namespace, pool: list[Triple]) -> 
     return result
 
 
+def setting(text: str) -> tuple[str, str]:
+    """A `KEY=VALUE` of the server's environment."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=32)
@@ -241,6 +250,14 @@ def main() -> None:
     parser.add_argument("--stores", default="memory,redis")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--env",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a server setting, repeatable (e.g. PGENRM_EMBEDDER_RUNTIME=onnx-int8)",
+    )
     args = parser.parse_args()
     need = 3 * 32 + 64 + 4 * (8 + args.cold + args.cold_serial + 16)
     stores = args.stores.split(",")
@@ -266,6 +283,7 @@ def main() -> None:
         )
     memory, redis = results.get("memory"), results.get("redis")
     summary = {
+        "server_env": dict(args.env),
         "clients": args.clients,
         "workers": args.workers,
         "warm_rps": memory["warm"]["rps"] if memory else None,

@@ -44,6 +44,8 @@ def build_embedded(settings: Settings, caches: Caches | None = None) -> Embedded
         cache_bytes=settings.embedder_cache_bytes,
         disk_cache=settings.embedder_disk_cache,
         precision=settings.embedder_precision,
+        runtime=settings.embedder_runtime,
+        onnx_dir=settings.embedder_onnx_dir,
     )
     return EmbeddedBackend(
         embedder,

@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         description="bfloat16: ~2.6x faster embedding on CPUs with AMX/AVX512-BF16 (auto picks "
         "it there, float32 elsewhere).",
     )
+    embedder_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="What runs the transformer: torch, or ONNX Runtime in float32 or int8 "
+        "(mean-pooling models; exported once into PGENRM_EMBEDDER_ONNX_DIR).",
+    )
+    embedder_onnx_dir: Path | None = Field(
+        None, description="Where ONNX exports are kept; default: ~/.cache/pgenrm/onnx."
+    )
     embedder_disk_cache: Path | None = Field(
         None, description="SQLite file caching embeddings across runs (batch jobs default to one)."
     )
