@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from service.api.deps import get_settings
+from service.api.deps import app_state
 from service.core.errors import PayloadTooLarge, UnsupportedMediaType
 
 
@@ -39,7 +39,7 @@ class JSONBodyRoute(APIRoute):
                         f"{content_type.split(';', 1)[0][:100] or 'none'})",
                         field="body",
                     )
-                limit = get_settings(request).max_body_bytes
+                limit = app_state(request).settings.max_body_bytes
                 declared = request.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:
                     raise _too_large(int(declared), limit)

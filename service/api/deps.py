@@ -20,37 +20,43 @@ from service.core.keys import Scope
 from service.core.logs import bind
 
 
-def get_state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.pgenrm
     return state
 
 
-def get_settings(request: Request) -> Settings:
-    return get_state(request).settings
+# The dependencies are coroutines on purpose: FastAPI runs a plain `def` dependency on its
+# thread pool, a thread hand-off per dependency per request for one attribute read.
+async def get_state(request: Request) -> AppState:
+    return app_state(request)
 
 
-def get_score_service(request: Request) -> ScoreService:
-    return get_state(request).score_service
+async def get_settings(request: Request) -> Settings:
+    return app_state(request).settings
 
 
-def get_user_service(request: Request) -> UserService:
-    return get_state(request).user_service
+async def get_score_service(request: Request) -> ScoreService:
+    return app_state(request).score_service
 
 
-def get_batch_service(request: Request) -> BatchService:
-    return get_state(request).batch_service
+async def get_user_service(request: Request) -> UserService:
+    return app_state(request).user_service
 
 
-def get_openrlhf_service(request: Request) -> OpenRLHFService:
-    return get_state(request).openrlhf_service
+async def get_batch_service(request: Request) -> BatchService:
+    return app_state(request).batch_service
 
 
-def get_idempotency(request: Request) -> Idempotency:
-    return get_state(request).idempotency
+async def get_openrlhf_service(request: Request) -> OpenRLHFService:
+    return app_state(request).openrlhf_service
 
 
-def get_gatekeeper(request: Request) -> Gatekeeper:
-    return get_state(request).gatekeeper
+async def get_idempotency(request: Request) -> Idempotency:
+    return app_state(request).idempotency
+
+
+async def get_gatekeeper(request: Request) -> Gatekeeper:
+    return app_state(request).gatekeeper
 
 
 # Declares the bearer scheme in the OpenAPI (the docs' "Authorize" button); a missing or
@@ -62,7 +68,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def _caller(scope: Scope) -> Callable[[Request, Credentials], Awaitable[Principal]]:
     async def caller(request: Request, credentials: Credentials) -> Principal:
         secret = credentials.credentials if credentials is not None else None
-        caller = await get_gatekeeper(request).authorize(secret, scope)
+        caller = await app_state(request).gatekeeper.authorize(secret, scope)
         bind(key=caller.name, tenant=caller.tenant)  # on the request's log lines (never the secret)
         return caller
 

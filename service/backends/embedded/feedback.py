@@ -103,6 +103,8 @@ def emphasis(reasons: Sequence[str | None]) -> F64:
 
 def ranked(shares: F64) -> tuple[str, ...]:
     """The style groups with a share, most often named first (ties in the rubric's order)."""
+    if not shares.any():  # no reasons, the common case: every Ind-N sample asks
+        return ()
     return tuple(GROUPS[int(j)] for j in np.argsort(-shares, kind="stable") if shares[j] > 0)
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +23,7 @@ from service.backends.embedded.lexical import CharNgrams
 from service.backends.embedded.params import EmbeddedParams
 from service.core.embedder import Embedder, span_key
 from service.core.lru import LRU, digest
+from service.core.priority import in_background
 
 F64 = npt.NDArray[np.float64]
 _MAGIC = b"PGTV1"
@@ -166,14 +169,24 @@ class ViewBuilder:
         self._std = params.style_std.astype(np.float64)
         self._style: LRU[bytes, F64] = LRU(cache_size, cache_bytes)
         self._wording: LRU[bytes, sp.csr_matrix] = LRU(cache_size, cache_bytes)
+        # Calls into the embedder, which batches concurrent ones itself (service.core._batcher).
+        self._embedding = ThreadPoolExecutor(8, thread_name_prefix="embedding")
 
     def build(self, prompts: Sequence[str], responses: Sequence[str]) -> TextViews:
-        style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
-        content = np.zeros((len(responses), 0))
+        """The three views. The embedder (native code, GIL released) runs on a thread of its
+        own while the style and wording rows are computed here, so a cold call pays for the
+        longer of the two rather than their sum; an expensive call's embedding stays on its
+        own lowered-priority thread (service.core.priority), where latency matters less."""
+        content: Future[F64] | F64 = np.zeros((len(responses), 0))
         if self.params.has_content:
-            content = content_vectors(self.embedder, self.params.content_views, prompts, responses)
+            call = partial(
+                content_vectors, self.embedder, self.params.content_views, prompts, responses
+            )
+            content = call() if in_background() else self._embedding.submit(call)
+        style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
         wording = self._wording_rows(responses) if self._ngrams is not None else None
-        return TextViews(style=style, content=content, wording=wording)
+        vectors = content.result() if isinstance(content, Future) else content
+        return TextViews(style=style, content=vectors, wording=wording)
 
     def _style_row(self, prompt: str, response: str) -> F64:
         key = digest(prompt, response)
