@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from service.core.config import Settings
 from service.core.embedder import Embedder, load_embedder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,8 +25,14 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    """The real bundled MiniLM, loaded once per test session."""
-    return load_embedder()
+    """The real bundled MiniLM as the service runs it by default (runtime, tokens), loaded once
+    per test session: the packaged params were learnt on these vectors."""
+    settings = Settings()
+    return load_embedder(
+        max_seq_length=settings.embedder_max_seq_length,
+        runtime=settings.embedder_runtime,
+        onnx_dir=settings.embedder_onnx_dir,
+    )
 
 
 def free_port() -> int:

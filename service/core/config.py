@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     embedder: str = Field(
         "minilm", description="'minilm' (bundled) or a sentence-transformers path."
     )
-    embedder_max_seq_length: int | None = Field(256, ge=16, le=8192)
+    embedder_max_seq_length: int | None = Field(128, ge=16, le=8192)
     embedder_cache_size: int = Field(50_000, ge=0, description="Text embeddings kept in memory.")
     embedder_cache_bytes: int = Field(
         128 << 20, ge=0, description="Bytes of those embeddings (and their keys) per process."
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         "it there, float32 elsewhere).",
     )
     embedder_runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch",
+        "onnx-int8",
         description="What runs the transformer: torch, or ONNX Runtime in float32 or int8 "
         "(mean-pooling models; exported once into PGENRM_EMBEDDER_ONNX_DIR).",
     )

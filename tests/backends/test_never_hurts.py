@@ -11,7 +11,8 @@ import pytest
 
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.feedback import GROUPS, emphasis, named
-from service.backends.embedded.params import load_params
+from service.backends.embedded.params import load_params, with_calibration
+from service.backends.embedded.usermodel import ExpertBank, _trust
 from service.core.chain import EvaluationChain
 from service.core.embedder import Embedder
 from service.core.inputs import PreferencePair
@@ -95,3 +96,19 @@ async def test_a_users_reasons_reach_the_persona(engine: ScoringEngine, embedder
     chain = parse_chain(completion.text, 2)
     assert isinstance(chain, EvaluationChain)
     assert "in their own words they value: examples" in chain.persona.values.lower()
+
+
+def test_a_history_is_trusted_as_much_as_its_populations_histories_are() -> None:
+    """Per-population calibration: the trust (population prior, own-model prior, temperature)
+    is the mix of the populations' own, weighted by how well each population explains the
+    history; no history keeps the global values."""
+    per = (("dsp", 2.0, 0.0, 1.0), ("ukp_convarg", 2.0, -4.0, 0.25))
+    bank = ExpertBank(with_calibration(load_params(), by_population=per))
+    assert {"dsp", "ukp_convarg"} <= set(bank.populations)
+    ll = np.zeros(len(bank.labels))
+    ll[bank.populations["dsp"]] = 30.0  # the dsp population explains this history far better
+    assert _trust(bank, ll) == pytest.approx((2.0, 0.0, 1.0), abs=1e-6)
+    ll[bank.populations["ukp_convarg"]] = 30.0  # both equally: the mean of the two
+    assert _trust(bank, ll) == pytest.approx((2.0, -2.0, 0.625))
+    cal = bank.calibration
+    assert _trust(bank, None) == (None, cal.individual_bias, cal.temperature)

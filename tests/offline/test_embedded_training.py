@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from service.backends.embedded.backend import EmbeddedBackend
@@ -11,10 +13,11 @@ from service.backends.embedded.params import load_params, with_calibration
 from service.core.chain import EvaluationChain
 from service.core.embedder import Embedder
 from service.core.inputs import Message, PreferencePair, ScoringTask
-from service.core.rows import file_sha256
+from service.core.rows import Row, file_sha256
 from service.engine.backend import SampleGroup
 from service.engine.parsing import parse_chain
-from service.offline.embedded_training.training import TrainConfig, _budget, train
+from service.offline.embedded_training.calibration import held_out
+from service.offline.embedded_training.training import TrainConfig, _budget, cv_folds, train
 from tests.helpers import TOPICS, synthetic_rows, write_jsonl
 
 pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
@@ -47,11 +50,45 @@ def test_manifest_records_the_data_and_only_train_rows(trained: tuple[Path, Path
     assert params.embedder == "minilm" and params.content_dim == 768
     assert out.stat().st_size < 5_000_000
     search = params.manifest["calibration_search"]
-    assert search["val_rows"] == 8 and 0.0 <= search["best_val_accuracy"]["synthetic"] <= 1.0
-    assert 0.0 <= search["best_val_accuracy_no_history"]["synthetic"] <= 1.0
+    # No debates named: the val rows are the held-out ones.
+    assert search["held_out_rows"] == {"synthetic": 8} and search["cases"] == 8
+    assert 0.0 <= search["best_accuracy"]["synthetic"] <= 1.0
+    assert 0.0 <= search["best_accuracy_no_history"]["synthetic"] <= 1.0
+    assert set(search["best_cost_by_history_size"]) <= {"synthetic@1", "synthetic@3", "synthetic@8"}
     assert params.calibration.population_bias == search["best"]["population_bias"]
     assert params.calibration.feedback_gain == search["feedback_gain"]
     assert search["safe_candidates"] >= 1  # a history never costs val accuracy under the pick
+
+
+def test_rows_that_name_a_debate_are_held_out_by_whole_debates() -> None:
+    """As the test split holds out debates, calibration holds out a third of each dataset's
+    debates (train and val rows alike); datasets without debates hold out their val rows."""
+
+    def row(user: str, split: str, topic: str | None) -> Row:
+        extras = {"topic": topic} if topic else {}
+        return Row(user, "c", (Message("user", "q"),), "a", "b", split, extras)
+
+    rows = [row(f"w{i % 5}", "train" if i % 4 else "val", f"t{i % 6}") for i in range(60)]
+    rows += [row("p", "train", None), row("p", "val", None)]
+    corpus = SimpleNamespace(rows=rows, dataset=["ukp"] * 60 + ["dsp"] * 2)
+    held = held_out(corpus)
+    topics = {r.extras["topic"] for r, h in zip(rows[:60], held[:60], strict=True) if h}
+    assert len(topics) == 2  # a third of 6 debates, every row of each
+    assert all(
+        h == (r.extras["topic"] in topics) for r, h in zip(rows[:60], held[:60], strict=True)
+    )
+    assert list(held[60:]) == [False, True]
+
+
+def test_cross_validation_holds_out_whole_debates() -> None:
+    config = TrainConfig(cv_folds=3)
+    debates = np.array([f"d{i % 7}" for i in range(200)])
+    folds = cv_folds(200, config, debates)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(200))
+    seen = [set(debates[f]) for f in folds]
+    assert all(not (a & b) for i, a in enumerate(seen) for b in seen[i + 1 :])
+    # Fewer debates than folds: plain folds over pairs.
+    assert len(cv_folds(200, config, np.array(["a", "b"] * 100))) == 3
 
 
 def test_datasets_with_few_users_keep_them_and_the_rest_share_what_is_left() -> None:

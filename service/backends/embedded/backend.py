@@ -29,14 +29,17 @@ from service.backends.embedded.rubric import PlannedCriterion, plan
 from service.backends.embedded.usermodel import (
     CONTENT,
     ExpertBank,
+    PreparedHistory,
     UserModel,
     history_evidence,
     infer,
+    prepare_history,
 )
 from service.backends.embedded.views import TextViews, ViewBuilder, content_keys, content_vectors
 from service.core.chain import CandidateEvaluation, Criterion, CriterionScore
 from service.core.embedder import Embedder
 from service.core.inputs import history_fingerprint
+from service.core.lru import LRU, sizeof
 from service.core.priority import background_executor, in_background
 from service.engine.backend import Backend, Completion, SampleGroup
 from service.engine.cache import Caches, user_key
@@ -64,6 +67,10 @@ class EmbeddedBackend(Backend):
         self.caches = caches
         self._bank = ExpertBank(params)
         self._views: ViewBuilder | None = None
+        # Persona evidence by cache key, decoded and prepared (`PreparedHistory`: most of a
+        # warm call's persona cost). Used only while the cache still holds the key, so a
+        # forgotten user's entry is never served from here; evicted by size like every cache.
+        self._decoded: LRU[str, tuple[int, PreparedHistory]] = LRU(4096, 64 << 20, _decoded_size)
 
     @property
     def model(self) -> str:
@@ -83,7 +90,7 @@ class EmbeddedBackend(Backend):
     async def start(self) -> None:
         if self._views is None:
             embedder = await asyncio.to_thread(self._factory)
-            self.params.check_embedder(embedder.name, embedder.dim)
+            self.params.check_embedder(embedder.name, embedder.dim, embedder.fingerprint)
             self._views = ViewBuilder(self.params, embedder)
         if self._nice and self._background is None:
             self._background = background_executor(2, self._nice)
@@ -127,7 +134,8 @@ class EmbeddedBackend(Backend):
         if self.caches is None or self._views is None:
             return (await self._in_thread(self._generate, group, None))[0]
         key = None
-        cached: TextViews | None = None
+        cached: PreparedHistory | TextViews | None = None
+        raw: bytes | None = None
         if group.history:
             parts = (
                 history_fingerprint(group.history),
@@ -142,14 +150,20 @@ class EmbeddedBackend(Backend):
             else:
                 key = cache_key("persona", group.source, *parts)
             [raw] = await self.caches.lookup("persona", [key])
-            cached = _decode(raw)
+            memo = self._decoded.get(key) if raw is not None else None
+            hit = memo is not None and memo[0] == len(raw or b"")
+            cached = memo[1] if memo is not None and hit else _decode(raw)
         pairs = [(group.task.prompt, c) for c in group.task.candidates]
         if cached is None:
             pairs += [(p.prompt, a) for p in group.history for a in (p.chosen, p.rejected)]
         missing = await self._prefetch(pairs)
-        completions, history_views = await self._in_thread(self._generate, group, cached)
-        if key is not None and cached is None:
-            await self.caches.remember({key: history_views.to_bytes()})
+        completions, prepared = await self._in_thread(self._generate, group, cached)
+        if key is not None and prepared is not None and not isinstance(cached, PreparedHistory):
+            raw_views = raw if cached is not None and raw is not None else None
+            if raw_views is None:
+                raw_views = prepared.views.to_bytes()
+                await self.caches.remember({key: raw_views})
+            self._decoded.put(key, (len(raw_views), prepared))
         if missing and self.caches.shared:
             fresh = self.embedder.cached(missing)
             await self.caches.remember(
@@ -185,21 +199,31 @@ class EmbeddedBackend(Backend):
         return self._generate(group, None)[0]
 
     def _generate(
-        self, group: SampleGroup, history_views: TextViews | None
-    ) -> tuple[list[Completion], TextViews]:
+        self, group: SampleGroup, cached: PreparedHistory | TextViews | None
+    ) -> tuple[list[Completion], PreparedHistory | None]:
+        """The samples, and the history's prepared evidence (to keep for the next call)."""
         if self._views is None:
             raise RuntimeError("embedded backend used before start()")
         task, history = group.task, group.history
         k = len(history)
         cand_prompts = [task.prompt] * len(task.candidates)
-        if history_views is not None and len(history_views) == 2 * k:
-            views = history_views.concat(self._views.build(cand_prompts, list(task.candidates)))
+        prepared = cached if isinstance(cached, PreparedHistory) else None
+        if prepared is None or len(prepared.views) != 2 * k:
+            if isinstance(cached, TextViews) and len(cached) == 2 * k:
+                history_views, fresh = cached, self._views.build(cand_prompts, task.candidates)
+            else:  # one build: history and candidates go through the embedder in one batch
+                prompts = [p.prompt for p in history] * 2 + cand_prompts
+                texts = [p.chosen for p in history] + [p.rejected for p in history]
+                both = self._views.build(prompts, texts + list(task.candidates))
+                history_views, fresh = both.head(2 * k), both.tail(2 * k)
+            prepared = prepare_history(self._bank, history_views) if k else None
         else:
-            prompts = [p.prompt for p in history] * 2 + cand_prompts
-            texts = [p.chosen for p in history] + [p.rejected for p in history]
-            views = self._views.build(prompts, texts + list(task.candidates))
-        scores = self._bank.view_scores(views)
-        evidence = history_evidence(self._bank, views, scores, k)
+            fresh = self._views.build(cand_prompts, task.candidates)
+        if prepared is not None:
+            views, scores, evidence = prepared.with_candidates(self._bank, fresh)
+        else:
+            views, scores = fresh, self._bank.view_scores(fresh)
+            evidence = history_evidence(self._bank, views, scores, 0)
         n = len(task.candidates)
         candidates = slice(2 * k, 2 * k + n)
         rng = np.random.default_rng(group.seed)
@@ -218,7 +242,7 @@ class EmbeddedBackend(Backend):
             out.append(
                 Completion(finish_reason="stop", overall=overall, write=write, utility=utility)
             )
-        return out, views.head(2 * k)
+        return out, prepared
 
     def _resample(self, k: int, rng: np.random.Generator) -> np.typing.NDArray[np.int64]:
         """The history multiset of one Ind-N sample after the first (which uses all of it)."""
@@ -252,6 +276,17 @@ class EmbeddedBackend(Backend):
             candidates.append(CandidateEvaluation(scores=row, overall=overall))
         persona = words.persona(model, planned, self._bank.labels, k)
         return render_chain(persona, criteria, candidates)
+
+
+def _decoded_size(entry: object) -> int:
+    """Bytes of a decoded-persona entry (and of its key)."""
+    if not isinstance(entry, tuple):
+        return sizeof(entry)
+    prepared: PreparedHistory = entry[1]
+    views, evidence = prepared.views, prepared.evidence
+    arrays = [views.style, views.content, views.wording, evidence.expert_margin, prepared.columns]
+    arrays += [*prepared.scores.values(), *evidence.diff.values(), *evidence.gram.values()]
+    return sum(sizeof(a) for a in [*arrays, *evidence.cross.values()]) + 1024
 
 
 def _decode(raw: bytes | None) -> TextViews | None:

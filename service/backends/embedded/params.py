@@ -9,6 +9,7 @@ backend runs on a hand-set population prior over the style features alone.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ PARAMS_FORMAT = 2
 DEFAULT_PARAMS_PATH = Path(__file__).with_name("data") / "params.npz"
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
+
+log = logging.getLogger("pgenrm.embedded")
 
 
 class ParamsError(ValueError):
@@ -55,6 +58,11 @@ class Calibration:
     weight_jitter: float = 200.0  # Dirichlet concentration of per-sample weight variation
     min_weight: float = 1.0  # criteria under this % are left out of the chain
     max_criteria: int = 10
+    # Per population ("<dataset>" of a "<dataset>/population" expert): its own (population
+    # bias, individual bias, temperature). A history is weighed with the mix of them its
+    # populations' posterior gives (usermodel.infer): a crowd whose members agree can keep
+    # the population's scores while personas that differ are personalised. Empty: one for all.
+    by_population: tuple[tuple[str, float, float, float], ...] = ()
 
 
 # A hand-set prior for when no learnt file exists: complete, structured, specific, relevant answers.
@@ -116,7 +124,19 @@ class EmbeddedParams:
     def has_content(self) -> bool:
         return self.content_dim > 0 and any(e.content.size for e in self.experts)
 
-    def check_embedder(self, name: str, dim: int) -> None:
+    def check_embedder(self, name: str, dim: int, fingerprint: str | None = None) -> None:
+        """Refuse an embedder of another model or size; warn if the same model computes its
+        vectors another way (runtime, tokens, precision) than the params learnt from, which
+        is allowed (the float32 path stays selectable) but moves the scores a little."""
+        learnt = self.manifest.get("embedder_fingerprint")
+        if self.has_content and fingerprint and learnt and learnt != fingerprint:
+            log.warning(
+                "embedded params %s were learnt on %s vectors; the service computes %s: scores "
+                "move slightly (retrain with `pgenrm train-embedded` to match)",
+                self.version,
+                learnt,
+                fingerprint,
+            )
         views = len(self.content_views)
         if self.has_content and (self.embedder != name or self.content_dim != views * dim):
             raise ParamsError(
@@ -254,6 +274,10 @@ def load_params(path: Path | None = None) -> EmbeddedParams:
         raise ParamsError(f"{target}: incomplete embedded params file: {error!r}") from error
     stored: dict[str, Any] = dict(manifest["calibration"])
     stored["individual_alphas"] = tuple(stored.get("individual_alphas", ()))
+    stored["by_population"] = tuple(
+        (str(name), float(pb), float(ib), float(t))
+        for name, pb, ib, t in stored.get("by_population", ())
+    )
     calibration = Calibration(**stored)
     return EmbeddedParams(
         version=manifest["version"],

@@ -11,7 +11,7 @@ bootstrap variation at the cost of a few small matrix products.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,12 @@ class ExpertBank:
         self.calibration = params.calibration
         self._population = np.array([e.kind == "population" for e in params.experts])
         self.bias = np.where(self._population, self.calibration.population_bias, 0.0)
+        # Each dataset's own population expert, by dataset name (for per-population trust).
+        self.populations = {
+            e.label.split("/")[0]: j
+            for j, e in enumerate(params.experts)
+            if e.kind == "population" and "/" in e.label
+        }
 
     def with_calibration(self, calibration: Calibration) -> ExpertBank:
         """The same experts under another calibration (no matrices are copied)."""
@@ -143,6 +149,52 @@ def history_evidence(bank: ExpertBank, views: TextViews, scores: dict[str, F64],
     return History(expert_margin=margin, diff=diff, gram=gram, cross=cross)
 
 
+@dataclass(frozen=True)
+class PreparedHistory:
+    """What a history alone determines (its 2k texts' views and scores, pair differences,
+    Gram matrices), kept per persona so a returning user's call computes only what its
+    candidates add: the same evidence as `history_evidence` over history and candidates."""
+
+    views: TextViews  # the 2k history texts: chosen answers, then rejected ones
+    scores: dict[str, F64]  # view -> (J, 2k) prediction scores
+    evidence: History  # its cross covers the history texts only
+    columns: npt.NDArray[np.int64] | None  # the wording columns the differences use
+
+    def with_candidates(
+        self, bank: ExpertBank, candidates: TextViews
+    ) -> tuple[TextViews, dict[str, F64], History]:
+        """(views, scores, evidence) over history then candidates. The views carry every
+        text's style and content but no wording: inference reads the wording through the
+        scores and the evidence."""
+        extra = bank.view_scores(candidates)
+        scores = {v: np.hstack([self.scores[v], extra[v]]) for v in extra}
+        cross = dict(self.evidence.cross)
+        for view, d in self.evidence.diff.items():
+            if view == WORDING:
+                assert candidates.wording is not None and self.columns is not None
+                rows = _dense(candidates.wording[:, self.columns])
+            else:
+                rows = candidates.style if view == "style" else candidates.content
+            cross[view] = np.vstack([cross[view], rows @ _dense(d).T])
+        views = TextViews(
+            style=np.vstack([self.views.style, candidates.style]),
+            content=np.vstack([self.views.content, candidates.content]),
+            wording=None,
+        )
+        return views, scores, replace(self.evidence, cross=cross)
+
+
+def prepare_history(bank: ExpertBank, views: TextViews) -> PreparedHistory:
+    """The evidence of a history whose texts are `views` (k chosen answers, k rejected)."""
+    k = len(views) // 2
+    scores = bank.view_scores(views)
+    evidence = history_evidence(bank, views, scores, k)
+    columns = None
+    if views.wording is not None:
+        columns = np.unique(sp.csr_matrix(views.wording).indices).astype(np.int64)
+    return PreparedHistory(views, scores, evidence, columns)
+
+
 def _compact(matrix: sp.csr_matrix) -> F64:
     """The sparse rows as a dense matrix over only the columns they use: same dot products,
     without transposing a 2^18-column matrix on every request."""
@@ -186,10 +238,12 @@ def infer(
     used = counts > 0
     ll = _log_sigmoid(history.expert_margin) @ counts if history.k else np.zeros(len(bank.labels))
     cal = bank.calibration
-    logits = cal.temperature * ll + bank.bias
+    population_bias, individual_bias, temperature = _trust(bank, ll if history.k else None)
+    bias = bank.bias if population_bias is None else np.where(bank._population, population_bias, 0)
+    logits = temperature * ll + bias
     alpha, ll_ind, directions = _individual(history, counts, cal.individual_alphas)
     if directions:
-        logits = np.append(logits, cal.temperature * ll_ind + cal.individual_bias)
+        logits = np.append(logits, temperature * ll_ind + individual_bias)
     weights = np.exp(logits - logits.max())
     weights /= weights.sum()
     if rng is not None and cal.posterior_concentration > 0:
@@ -211,6 +265,22 @@ def infer(
     named = ranked(emphasis) if emphasis is not None else ()
     n_pairs = int(counts[used].sum())
     return UserModel(posterior, w_ind, alpha, style_coef, contributions, n_pairs, named)
+
+
+def _trust(bank: ExpertBank, ll: F64 | None) -> tuple[float | None, float, float]:
+    """(population bias or None for the bank's own, individual bias, temperature) for a
+    history with these expert log-likelihoods: with per-population calibrations, the mix of
+    them weighted by the posterior over the datasets' populations (flat prior, temperature
+    1), so a history that reads like a crowd's is trusted as that crowd's are."""
+    cal = bank.calibration
+    known = [(bank.populations[n], v) for n, *v in cal.by_population if n in bank.populations]
+    if ll is None or not known:
+        return None, cal.individual_bias, cal.temperature
+    fit = np.array([ll[j] for j, _ in known])
+    weight = np.exp(fit - fit.max())
+    weight /= weight.sum()
+    mixed = weight @ np.array([v for _, v in known])
+    return float(mixed[0]), float(mixed[1]), float(mixed[2])
 
 
 def _individual(

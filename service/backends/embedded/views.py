@@ -141,6 +141,14 @@ class TextViews:
             wording=None if self.wording is None else sp.csr_matrix(self.wording[:n]),
         )
 
+    def tail(self, start: int) -> TextViews:
+        """The texts from `start` on."""
+        return TextViews(
+            style=self.style[start:],
+            content=self.content[start:],
+            wording=None if self.wording is None else sp.csr_matrix(self.wording[start:]),
+        )
+
     def concat(self, other: TextViews) -> TextViews:
         wording = None
         if self.wording is not None and other.wording is not None:

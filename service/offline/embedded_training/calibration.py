@@ -1,13 +1,16 @@
 """Calibrate how far to trust a short history, on the training users themselves.
 
-Experts are fitted on `train` rows only; then every `val` row is scored through the production
-inference (`usermodel.infer`) twice: with a history of k of that user's `train` rows (k drawn
-from `HISTORY_SIZES`) and with none. Among the calibrations (population prior, weight of the
-user's own history model, posterior temperature) under which a history never costs more than
-`TOLERANCE` of val accuracy against no history, in any dataset, the one with the best mean of the
-datasets' val accuracies wins. So a population whose histories do not separate its users (real
-crowds mostly agree) keeps the population's scores, and one whose users differ is personalised:
-how far a history moves the score is learnt where it can be measured. Test rows are never read.
+The rows are split the way test rows differ from a user's history (`held_out`): where rows
+name a debate (`topic`), whole debates are held out, as the test split holds out debates; else
+`val` rows (new prompts) are held out from `train` rows. Experts are fitted on the rest only;
+then every held-out row is scored through the production inference (`usermodel.infer`) twice:
+with a history of k of that user's other rows (k drawn from `HISTORY_SIZES`) and with none.
+Among the calibrations (population prior, weight of the user's own history model, posterior
+temperature) under which a history of any size never costs more than `TOLERANCE` of held-out
+accuracy against no history, in any dataset, the one with the best mean of the datasets'
+accuracies wins. So a population whose histories do not separate its users (real crowds mostly
+agree) keeps the population's scores, and one whose users differ is personalised: how far a
+history moves the score is learnt where it can be measured. Test rows are never read.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from service.backends.embedded.usermodel import ExpertBank, history_evidence, in
 from service.backends.embedded.views import TextViews
 
 HISTORY_SIZES = (1, 3, 8)
-TOLERANCE = 0.005  # a history may cost at most this much val accuracy, per dataset
+TOLERANCE = 0.005  # a history may cost at most this much accuracy, per dataset and size
+HELD_TOPICS = 1 / 3  # of a dataset's debates, held out to calibrate on (at least one)
+MAX_ROWS_PER_DATASET = 1500
 FEEDBACK_GAINS = (0.0, 0.5, 1.0, 2.0, 4.0)
 GRID: dict[str, tuple[float, ...]] = {
     "population_bias": (-2.0, 0.0, 2.0, 4.0, 6.0, 8.0),
@@ -45,41 +50,61 @@ def _views(corpus: Any, texts: npt.NDArray[np.int64]) -> TextViews:
     )
 
 
+def held_out(corpus: Any, seed: int = 0) -> npt.NDArray[np.bool_]:
+    """Per row: held out to calibrate on (True) or fitted on. Rows that name a debate
+    (`topic`) are held out by whole debates, a third of each dataset's; the others by split."""
+    rng = np.random.default_rng(seed)
+    topics = [row.extras.get("topic") for row in corpus.rows]
+    held = np.array([row.split == "val" for row in corpus.rows])
+    for dataset in dict.fromkeys(corpus.dataset):
+        mine = [i for i, d in enumerate(corpus.dataset) if d == dataset]
+        named = sorted({str(topics[i]) for i in mine if topics[i] is not None})
+        if len(named) < 2:
+            continue
+        chosen = set(rng.permutation(named)[: max(1, round(HELD_TOPICS * len(named)))])
+        for i in mine:
+            held[i] = str(topics[i]) in chosen
+    return held
+
+
 def calibrate(
     corpus: Any,
     fit: Callable[
         [Sequence[tuple[str, str, npt.NDArray[np.int64]]]],
         tuple[tuple[Expert, ...], tuple[Expert, ...]],
     ],
-    groups: Sequence[tuple[str, str, npt.NDArray[np.int64]]],
+    groups_for: Callable[[npt.NDArray[np.bool_]], Sequence[tuple[str, str, npt.NDArray[np.int64]]]],
     base: EmbeddedParams,
     *,
     seed: int = 0,
-    max_rows: int = 3000,
 ) -> tuple[Calibration, dict[str, Any]]:
-    """The safe calibration with the best val accuracy, and a report of the search."""
-    split = np.array([r.split for r in corpus.rows])
-    train_groups = [(label, kind, ix[split[ix] == "train"]) for label, kind, ix in groups]
-    train_groups = [g for g in train_groups if g[2].size >= 2]
-    experts, identifiers = fit(train_groups)
+    """The safe calibration with the best held-out accuracy, and a report of the search.
+
+    `groups_for(rows)` gives the experts' row groups over those rows only (users clustered
+    again without the held-out rows, so no expert has seen them)."""
+    held = held_out(corpus, seed)
+    groups = [g for g in groups_for(~held) if g[2].size >= 2]
+    experts, identifiers = fit(groups)
     bank = ExpertBank(replace(base, experts=experts, identifiers=identifiers))
     pools: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, row in enumerate(corpus.rows):
-        if row.split == "train":
+        if not held[i]:
             pools[(corpus.dataset[i], row.user_id)].append(i)
     rng = np.random.default_rng(seed)
+    candidates: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(corpus.rows):
+        if held[i] and pools[(corpus.dataset[i], row.user_id)]:
+            candidates[corpus.dataset[i]].append(i)
+    if not candidates:
+        return base.calibration, {"skipped": "no held-out rows with a history"}
     val = [
-        i
-        for i, row in enumerate(corpus.rows)
-        if row.split == "val" and len(pools[(corpus.dataset[i], row.user_id)]) >= 1
+        int(i) for rows in candidates.values() for i in rng.permutation(rows)[:MAX_ROWS_PER_DATASET]
     ]
-    if not val:
-        return base.calibration, {"skipped": "no val rows with a train history"}
-    val = [int(i) for i in rng.permutation(val)[:max_rows]]
     cases: list[_Case] = []
     for n, i in enumerate(val):
         pool = pools[(corpus.dataset[i], corpus.rows[i].user_id)]
-        k = min(HISTORY_SIZES[n % len(HISTORY_SIZES)], len(pool))
+        size = HISTORY_SIZES[n % len(HISTORY_SIZES)]
+        k = min(size, len(pool))
         hist = rng.choice(pool, size=k, replace=False)
         pair = np.r_[corpus.chosen[i], corpus.rejected[i]]
         for kk, texts in ((k, np.r_[corpus.chosen[hist], corpus.rejected[hist], pair]), (0, pair)):
@@ -87,7 +112,9 @@ def calibrate(
             scores = bank.view_scores(views)
             evidence = history_evidence(bank, views, scores, kk)
             reasons = [corpus.rows[h].feedback for h in hist] if kk else []
-            cases.append(_Case(corpus.dataset[i], kk, views, scores, evidence, emphasis(reasons)))
+            cases.append(
+                _Case(corpus.dataset[i], size, kk, views, scores, evidence, emphasis(reasons))
+            )
     results = [
         _judge(bank, cases, values, _with(base.calibration, values))
         for values in itertools.product(*GRID.values())
@@ -101,32 +128,64 @@ def calibrate(
     best = next((r for r in pool_ if r.score == best_score and r.values == default), None) or next(
         r for r in pool_ if r.score == best_score
     )
-    chosen = _with(base.calibration, best.values)
+    # Then each dataset's own trust in a history, under the same rule on its own rows, with the
+    # population prior kept (it alone sets the no-history score every history is held to).
+    own = {
+        d: _pick([r for r in results if r.values[0] == best.values[0]], d)
+        for d in best.with_history
+    }
+    chosen = replace(
+        _with(base.calibration, best.values),
+        by_population=tuple((d, r.values[0], r.values[1], r.values[2]) for d, r in own.items()),
+    )
+    mixed = _judge(bank, cases, best.values, chosen)
     # Then how much the criteria named in users' reasons gain, under the same rule.
     gains = [_judge(bank, cases, (g,), replace(chosen, feedback_gain=g)) for g in FEEDBACK_GAINS]
-    safe_gains = [g for g in gains if g.worst_cost <= max(TOLERANCE, best.worst_cost)]
+    safe_gains = [g for g in gains if g.worst_cost <= max(TOLERANCE, mixed.worst_cost)]
     gain = max(safe_gains or gains[:1], key=lambda g: (g.score, -g.values[0]))
     report = {
-        "val_rows": len(val),
+        "held_out_rows": {d: len(rows) for d, rows in candidates.items()},
+        "cases": len(val),
         "history_sizes": list(HISTORY_SIZES),
         "tolerance": TOLERANCE,
         "candidates": len(results),
         "safe_candidates": len(safe),
         "best": dict(zip(GRID, best.values, strict=True)),
-        "best_val_accuracy": {d: round(a, 4) for d, a in best.with_history.items()},
-        "best_val_accuracy_no_history": {d: round(a, 4) for d, a in best.without.items()},
+        "best_worst_cost": round(best.worst_cost, 4),
+        "best_accuracy": {d: round(a, 4) for d, a in best.with_history.items()},
+        "best_accuracy_no_history": {d: round(a, 4) for d, a in best.without.items()},
+        "best_cost_by_history_size": {f"{d}@{k}": round(c, 4) for (d, k), c in best.costs.items()},
+        "by_population": {d: dict(zip(GRID, r.values, strict=True)) for d, r in own.items()},
+        "by_population_accuracy": {d: round(a, 4) for d, a in mixed.with_history.items()},
+        "by_population_cost_by_history_size": {
+            f"{d}@{k}": round(c, 4) for (d, k), c in mixed.costs.items()
+        },
         "feedback_gain": gain.values[0],
-        "val_accuracy_by_feedback_gain": {
+        "accuracy_by_feedback_gain": {
             str(g.values[0]): {d: round(a, 4) for d, a in g.with_history.items()} for g in gains
         },
     }
     return replace(chosen, feedback_gain=gain.values[0]), report
 
 
+def _pick(results: Sequence[_Result], dataset: str) -> _Result:
+    """The setting with the best accuracy on `dataset` among those under which a history of
+    no size costs it more than TOLERANCE; with none, the one whose worst size costs least."""
+
+    def worst(r: _Result) -> float:
+        return max(c for (d, _), c in r.costs.items() if d == dataset)
+
+    safe = [r for r in results if worst(r) <= TOLERANCE]
+    if safe:
+        return max(safe, key=lambda r: r.with_history[dataset])
+    return min(results, key=lambda r: (worst(r), -r.with_history[dataset]))
+
+
 @dataclass(frozen=True)
 class _Case:
     dataset: str
-    k: int
+    size: int  # the history size this held-out row was drawn for (at most its user's rows)
+    k: int  # the history given, or 0 for its no-history twin
     views: TextViews
     scores: dict[str, Any]
     evidence: Any
@@ -136,8 +195,9 @@ class _Case:
 @dataclass(frozen=True)
 class _Result:
     values: tuple[float, ...]
-    with_history: dict[str, float]  # dataset -> val accuracy with a history
-    without: dict[str, float]  # dataset -> val accuracy with none
+    with_history: dict[str, float]  # dataset -> held-out accuracy with a history
+    without: dict[str, float]  # dataset -> held-out accuracy with none
+    costs: dict[tuple[str, int], float]  # (dataset, size) -> accuracy a history of it costs
 
     @property
     def score(self) -> float:
@@ -145,25 +205,37 @@ class _Result:
 
     @property
     def worst_cost(self) -> float:
-        """The most val accuracy a history costs in any dataset (negative: it helps)."""
-        return max(self.without[d] - a for d, a in self.with_history.items())
+        """The most accuracy a history of any one size costs in any dataset (negative: it
+        helps), each measured on the same rows with and without it."""
+        return max(self.costs.values())
 
 
 def _judge(
     bank: ExpertBank, cases: list[_Case], values: tuple[float, ...], calibration: Calibration
 ) -> _Result:
     tuned = bank.with_calibration(calibration)
-    right: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    right: dict[tuple[str, int, bool], list[int]] = defaultdict(list)
     for case in cases:
         counts = np.ones(case.k, np.int64)
         model = infer(tuned, case.views, case.scores, case.evidence, counts, None, case.emphasis)
         utility = np.sum(list(model.contributions.values()), axis=0)
-        right[(case.dataset, case.k > 0)].append(int(utility[2 * case.k] > utility[2 * case.k + 1]))
-    datasets = sorted({d for d, _ in right})
+        won = int(utility[2 * case.k] > utility[2 * case.k + 1])
+        right[(case.dataset, case.size, case.k > 0)].append(won)
+    datasets = sorted({d for d, _, _ in right})
+    sizes = sorted({(d, s) for d, s, given in right if given})
+
+    def mean(given: bool, dataset: str) -> float:
+        hits = [x for (d, _, g), v in right.items() if d == dataset and g == given for x in v]
+        return float(np.mean(hits or [0]))
+
     return _Result(
         values,
-        {d: float(np.mean(right[(d, True)] or [0])) for d in datasets},
-        {d: float(np.mean(right[(d, False)] or [0])) for d in datasets},
+        {d: mean(True, d) for d in datasets},
+        {d: mean(False, d) for d in datasets},
+        {
+            (d, s): float(np.mean(right[(d, s, False)]) - np.mean(right[(d, s, True)]))
+            for d, s in sizes
+        },
     )
 
 

@@ -23,6 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--embedder", default="minilm", help="'minilm' or a sentence-transformers path"
     )
     parser.add_argument(
+        "--runtime",
+        choices=("torch", "onnx", "onnx-int8"),
+        help="embedder runtime (default: PGENRM_EMBEDDER_RUNTIME's, as the service runs it)",
+    )
+    parser.add_argument(
+        "--max-seq-length",
+        type=int,
+        help="tokens per text (default: PGENRM_EMBEDDER_MAX_SEQ_LENGTH's, as the service)",
+    )
+    parser.add_argument(
         "--no-calibrate",
         action="store_true",
         help="keep the default trust in short histories (skip the val search)",
@@ -39,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from service.core.config import Settings
     from service.core.embedder import default_disk_cache, load_embedder
     from service.core.rows import DataError
     from service.offline.embedded_training.training import TrainConfig, train
@@ -47,7 +58,17 @@ def run(args: argparse.Namespace) -> int:
     views = tuple(v.strip() for v in args.content_views.split(",") if v.strip())
     config = TrainConfig(calibrate=not args.no_calibrate, content_views=views)
     try:
-        embedder = load_embedder(args.embedder, disk_cache=cache)
+        # The vectors the params learn from must be the ones the service computes: the same
+        # runtime, length and precision as its settings, unless asked otherwise.
+        settings = Settings()
+        embedder = load_embedder(
+            args.embedder,
+            disk_cache=cache,
+            max_seq_length=args.max_seq_length or settings.embedder_max_seq_length,
+            runtime=args.runtime or settings.embedder_runtime,
+            precision=settings.embedder_precision,
+            onnx_dir=settings.embedder_onnx_dir,
+        )
         params = train(args.data, args.out, embedder, config, progress=not args.no_progress)
     except (DataError, ValueError) as error:
         print(f"pgenrm train-embedded: {error}", file=sys.stderr)

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ class TrainConfig:
     c_style: float = 0.3
     c_content: float = 0.1
     c_wording: float = 0.3
-    c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    c_grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
     cv_folds: int = 3
     cv_max_pairs: int = 3000  # C is chosen on at most this many of an expert's pairs
     cv_min_pairs: int = 300  # smaller experts take the fallbacks (their folds would be noise)
@@ -134,14 +135,18 @@ def _bradley_terry(x: Any, c: float) -> F64:
     return np.asarray(model.fit(both, labels).coef_.ravel(), dtype=np.float64)
 
 
-def _cross_validated_c(x: Any, fallback: float, config: TrainConfig) -> float:
-    """The C of `config.c_grid` with the lowest held-out log-loss (k-fold over pairs)."""
+def _cross_validated_c(
+    x: Any, fallback: float, config: TrainConfig, groups: npt.NDArray[np.str_] | None = None
+) -> float:
+    """The C of `config.c_grid` with the lowest held-out log-loss (k-fold over pairs).
+
+    With `groups` (the debate each pair is from) the folds hold out whole debates, as the
+    test split does: a weight on one debate's wording that no other debate shares then costs
+    held-out loss instead of looking free."""
     n = x.shape[0]
     if n < max(10 * config.cv_folds, config.cv_min_pairs) or len(config.c_grid) < 2:
         return fallback
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(n)[: config.cv_max_pairs]
-    folds = np.array_split(order, config.cv_folds)
+    folds = cv_folds(n, config, groups)
     losses = []
     for c in config.c_grid:
         loss = 0.0
@@ -152,6 +157,22 @@ def _cross_validated_c(x: Any, fallback: float, config: TrainConfig) -> float:
             loss += float(np.logaddexp(0.0, -margin).sum())
         losses.append(loss)
     return float(config.c_grid[int(np.argmin(losses))])
+
+
+def cv_folds(
+    n: int, config: TrainConfig, groups: npt.NDArray[np.str_] | None = None
+) -> list[npt.NDArray[np.int64]]:
+    """`config.cv_folds` folds over at most `cv_max_pairs` of n pairs (seeded); with `groups`
+    naming at least as many debates as folds, every debate's pairs fall in one fold."""
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(n)[: config.cv_max_pairs]
+    if groups is not None:
+        named = rng.permutation(np.unique(groups[order]))
+        if named.size >= config.cv_folds:
+            fold_of = {g: f % config.cv_folds for f, g in enumerate(named)}
+            assigned = np.array([fold_of[g] for g in groups[order]])
+            return [order[assigned == f] for f in range(config.cv_folds)]
+    return list(np.array_split(order, config.cv_folds))
 
 
 def fit_expert(
@@ -166,11 +187,13 @@ def fit_expert(
     from sklearn.linear_model import LogisticRegression
 
     views = corpus.diff(index)
+    named = [corpus.rows[i].extras.get("topic") for i in index]
+    topics = np.array([str(t) for t in named]) if all(t is not None for t in named) else None
     weights, margins = [], []
     chosen_c: list[float] = []
     fallback = (config.c_style, config.c_content, config.c_wording)
     for j, x in enumerate(views):
-        c = fixed_c[j] if fixed_c else _cross_validated_c(x, fallback[j], config)
+        c = fixed_c[j] if fixed_c else _cross_validated_c(x, fallback[j], config, topics)
         chosen_c.append(c)
         w = _bradley_terry(x, c)
         m = np.asarray(x @ w).ravel()
@@ -198,23 +221,26 @@ def fit_expert(
 
 
 def expert_groups(
-    corpus: Corpus, config: TrainConfig
-) -> list[tuple[str, str, npt.NDArray[np.int64]]]:
-    """(label, kind, row indices) per expert: one per user, or per cluster of similar users of
-    the same dataset where there are more users than experts to spare.
+    corpus: Corpus, config: TrainConfig, rows: npt.NDArray[np.bool_] | None = None
+) -> list[Group]:
+    """(label, kind, row indices) per expert, over `rows` (default: all): one per user, or per
+    cluster of similar users of the same dataset where there are more users than experts to
+    spare; then the pooled population and, with several datasets, each dataset's own.
 
     Users of different datasets never share a cluster (a crowd's worker and a domain persona
     have nothing to pool). Datasets with few users keep one expert each; the others share what
     is left of `max_experts`, in proportion to their users."""
+    keep = np.ones(len(corpus.rows), bool) if rows is None else rows
     by_user: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, row in enumerate(corpus.rows):
-        by_user[(corpus.dataset[i], row.user_id)].append(i)
+        if keep[i]:
+            by_user[(corpus.dataset[i], row.user_id)].append(i)
     per_dataset: dict[str, list[npt.NDArray[np.int64]]] = defaultdict(list)
     for (dataset, _), ix in by_user.items():
         if len(ix) >= config.min_pairs:
             per_dataset[dataset].append(np.array(ix))
     budget = _budget({d: len(users) for d, users in per_dataset.items()}, config.max_experts)
-    out = []
+    out: list[Group] = []
     for dataset, users in per_dataset.items():
         if len(users) <= budget[dataset]:
             out += [(f"{dataset}/profile-{n + 1}", "user", ix) for n, ix in enumerate(users)]
@@ -227,6 +253,27 @@ def expert_groups(
             members = [ix for ix, a in zip(users, assignment, strict=True) if a == j]
             if members:
                 out.append((f"{dataset}/cluster-{j + 1}", "cluster", np.concatenate(members)))
+    return out + _populations(corpus, config, keep)
+
+
+def _populations(corpus: Corpus, config: TrainConfig, keep: npt.NDArray[np.bool_]) -> list[Group]:
+    """The pooled population and each dataset's own, under the same prior: a history (or
+    nothing) tells which population a user belongs to long before it could tell the user apart
+    from it."""
+    rng = np.random.default_rng(config.seed)
+
+    def capped(index: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        if index.size <= config.max_population_rows:
+            return index
+        return np.sort(rng.choice(index, config.max_population_rows, replace=False))
+
+    out: list[Group] = [("population", "population", capped(np.flatnonzero(keep)))]
+    names = np.array(corpus.dataset)
+    if len(set(corpus.dataset)) > 1:
+        for name in dict.fromkeys(corpus.dataset):
+            out.append(
+                (f"{name}/population", "population", capped(np.flatnonzero(keep & (names == name))))
+            )
     return out
 
 
@@ -291,28 +338,31 @@ def train(
         raise ValueError("no train/val rows to learn from")
     corpus = build_corpus(rows, datasets, embedder, progress, config.content_views)
     groups = expert_groups(corpus, config)
-    rng = np.random.default_rng(config.seed)
-    everyone = np.arange(len(rows))
-    if everyone.size > config.max_population_rows:
-        everyone = np.sort(rng.choice(everyone, config.max_population_rows, replace=False))
-    groups.append(("population", "population", everyone))
-    # Each dataset's own population too, under the same prior: a history (or nothing) tells
-    # which population a user belongs to long before it could tell the user apart from it.
-    names = np.array(datasets)
-    if len(set(datasets)) > 1:
-        for name in dict.fromkeys(datasets):
-            own = np.flatnonzero(names == name)
-            if own.size > config.max_population_rows:
-                own = np.sort(rng.choice(own, config.max_population_rows, replace=False))
-            groups.append((f"{name}/population", "population", own))
 
     def fit_all(chosen: Sequence[Group]) -> tuple[tuple[Expert, ...], tuple[Expert, ...]]:
-        """(prediction experts, identification experts) for these groups."""
-        experts, identifiers = [], []
-        for label, kind, index in tqdm(chosen, desc="experts", unit="expert", disable=not progress):
-            experts.append(fit_expert(corpus, index, label, kind, config))
-            identifiers.append(fit_expert(corpus, index, label, kind, config, config.identify_c))
-        return tuple(experts), tuple(identifiers)
+        """(prediction experts, identification experts) for these groups.
+
+        Each dataset's population first: an expert of that dataset too small to cross-validate
+        takes the population's cross-validated C (how far that data's weights generalise)
+        rather than a constant."""
+        experts: dict[int, Expert] = {}
+        identifiers: dict[int, Expert] = {}
+        learnt_c: dict[str, tuple[float, float, float]] = {}
+        order = sorted(range(len(chosen)), key=lambda i: chosen[i][1] != "population")
+        for i in tqdm(order, desc="experts", unit="expert", disable=not progress):
+            label, kind, index = chosen[i]
+            dataset = label.split("/")[0] if "/" in label else ""
+            fixed = None
+            if kind != "population" and index.size < max(config.cv_min_pairs, 10 * config.cv_folds):
+                fixed = learnt_c.get(dataset)
+            experts[i] = fit_expert(corpus, index, label, kind, config, fixed)
+            if kind == "population" and dataset:
+                regularisation = experts[i].regularisation
+                learnt_c[dataset] = (regularisation[0], regularisation[1], regularisation[2])
+            identifiers[i] = fit_expert(corpus, index, label, kind, config, config.identify_c)
+        return tuple(experts[i] for i in range(len(chosen))), tuple(
+            identifiers[i] for i in range(len(chosen))
+        )
 
     skeleton = EmbeddedParams(
         version=f"learnt-{time.strftime('%Y%m%d')}-{sources[0]['sha256'][:8]}",
@@ -327,7 +377,9 @@ def train(
     )
     calibration, search = Calibration(), {"skipped": "disabled"}
     if config.calibrate:
-        calibration, search = calibrate(corpus, fit_all, groups, skeleton, seed=config.seed)
+        calibration, search = calibrate(
+            corpus, fit_all, partial(expert_groups, corpus, config), skeleton, seed=config.seed
+        )
     experts, identifiers = fit_all(groups)
     params = replace(
         skeleton,
@@ -341,6 +393,8 @@ def train(
             "rows": len(rows),
             "users": len({(d, r.user_id) for d, r in zip(datasets, rows, strict=True)}),
             "hyper_parameters": asdict(config),
+            # What made the vectors (runtime, tokens, precision): the service warns if it differs.
+            "embedder_fingerprint": embedder.fingerprint,
             "calibration_search": search,
             "train_seconds": round(time.time() - started, 1),
         },
