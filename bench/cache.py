@@ -105,6 +105,7 @@ async def drive(
     a fixed schedule. Latency percentiles (ms) and the throughput achieved."""
     latencies: list[float] = []
     failures = 0
+    first_failure = ""
     async with httpx.AsyncClient(
         base_url=url, transport=LeanTransport(clients), timeout=120
     ) as client:
@@ -112,7 +113,7 @@ async def drive(
         start = loop.time() + 0.05
 
         async def worker(first: int) -> None:
-            nonlocal failures
+            nonlocal failures, first_failure
             for i in range(first, len(bodies), clients):
                 due = loop.time()
                 if rate is not None:
@@ -120,12 +121,14 @@ async def drive(
                     await asyncio.sleep(max(0.0, due - loop.time()))
                 r = await client.post("/v1/score", json=bodies[i])
                 latencies.append(loop.time() - due)
-                failures += r.status_code != 200
+                if r.status_code != 200:
+                    failures += 1
+                    first_failure = first_failure or f"{r.status_code} {r.text[:300]}"
 
         await asyncio.gather(*(worker(c) for c in range(clients)))
         wall = loop.time() - start
     if failures:
-        raise SystemExit(f"{failures} of {len(bodies)} requests failed")
+        raise SystemExit(f"{failures} of {len(bodies)} requests failed (first: {first_failure})")
     ms = [x * 1000 for x in latencies]
     return {
         "p50_ms": round(statistics.median(ms), 1),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -127,6 +128,11 @@ async def _load(state: AppState) -> None:
             version=__version__, backend=ready.backend, model=ready.model
         ).set(1)
         log.info("ready: backend=%s model=%s", ready.backend, ready.model)
+        # What start-up built (the model, the params, the framework) lives as long as the
+        # process: move it out of the collector's generations, so that the full collections
+        # a busy worker triggers do not walk it again and again.
+        gc.collect()
+        gc.freeze()
     except Exception as error:
         state.startup_error = _public_reason(error)
         log.exception("start-up failed")
