@@ -12,7 +12,9 @@ from tests.helpers import LONG, SHORT, history_json
 def item(**extra: Any) -> dict[str, Any]:
     return {
         "user_id": "u1",
-        "history": history_json("short")[:3],
+        # All four pairs: three barely move the calibrated model off the population's taste
+        # for longer answers (a short history is trusted as its population's are).
+        "history": history_json("short"),
         "prompt": "How long should I steep green tea?",
         "candidates": [LONG, SHORT],
         "return_traces": "none",

@@ -39,7 +39,7 @@ def test_templates_and_special_tokens_are_taken_apart() -> None:
 
 
 def test_one_call_per_rollout_of_a_group_with_json_labels(client: TestClient) -> None:
-    client.put("/v1/users/ann", json={"history": history_json("short")[:3]})
+    client.put("/v1/users/ann", json={"history": history_json("short")})  # all four pairs
     label = json.dumps({"user_id": "ann", "group_id": "step7-p3", "group_size": 4})
 
     def post(rollout: str) -> Any:

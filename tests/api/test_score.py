@@ -15,7 +15,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "score_request.json
 def body(**overrides: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "user_id": "u1",
-        "history": history_json("short")[:3],
+        # All four pairs: three barely move the calibrated model off the population's taste
+        # for longer answers (a short history is trusted as its population's are).
+        "history": history_json("short"),
         "prompt": "How long should I steep green tea?",
         "candidates": [LONG, SHORT],
     }

