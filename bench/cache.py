@@ -20,9 +20,10 @@ starts `pgenrm serve --workers N` on loopback and drives it with `--clients` con
 - new candidates, one client: a known user (persona cached) scoring candidates never seen:
   what an RLHF trainer's rollouts cost.
 
-Texts are real DSP rows when `../shared/data/dsp` exists (answers of a few hundred words),
-else generated. Default scaling (Ind-8), traces "none" as a trainer would ask. The client runs
-on the same two cores as the server.
+The per-key rate and cost limits are lifted (`--env` can set them): the bench's one key would
+otherwise meet them first. Texts are real DSP rows when `../shared/data/dsp` exists (answers
+of a few hundred words), else generated. Default scaling (Ind-8), traces "none" as a trainer
+would ask. The client runs on the same two cores as the server.
 """
 
 from __future__ import annotations
@@ -200,7 +201,14 @@ async def run_store(kind: str, args: argparse.Namespace, pool: list[Triple]) -> 
             for u in (rng.randrange(users) for _ in range(args.warm))
         ]
 
-    env = {"PGENRM_WORKERS": str(args.workers), **dict(args.env)}
+    # Capacity, not policy: one key drives the server past the per-key defaults (200 req/s),
+    # so they are lifted unless --env says otherwise.
+    env = {
+        "PGENRM_WORKERS": str(args.workers),
+        "PGENRM_DEFAULT_REQUESTS_PER_S": "1000000",
+        "PGENRM_DEFAULT_COST_PER_MINUTE": "1000000000",
+        **dict(args.env),
+    }
     with store(kind) as (extra, redis), served({**env, **extra}) as url:
         await drive(url, cold_bodies(8, "warm-up"), 4)  # load paths, first-call costs
         cold = await drive(url, cold_bodies(args.cold, "cold"), args.clients)
