@@ -17,7 +17,8 @@ from service.core.rows import Row, file_sha256
 from service.engine.backend import SampleGroup
 from service.engine.parsing import parse_chain
 from service.offline.embedded_training.calibration import held_out
-from service.offline.embedded_training.training import TrainConfig, _budget, cv_folds, train
+from service.offline.embedded_training.groups import _budget
+from service.offline.embedded_training.training import TrainConfig, cv_folds, train
 from tests.helpers import TOPICS, synthetic_rows, write_jsonl
 
 pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only

@@ -96,6 +96,8 @@ class EmbeddedBackend(Backend):
             self._background = background_executor(2, self._nice)
 
     async def close(self) -> None:
+        if self._views is not None:
+            self._views.close()
         if self._background is not None:
             self._background.shutdown(wait=False, cancel_futures=True)
             self._background = None

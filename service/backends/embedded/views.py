@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -189,8 +190,22 @@ class ViewBuilder:
         self._std = params.style_std.astype(np.float64)
         self._style: LRU[bytes, F64] = LRU(cache_size, cache_bytes)
         self._wording: LRU[bytes, sp.csr_matrix] = LRU(cache_size, cache_bytes)
-        # Calls into the embedder, which batches concurrent ones itself (service.core._batcher).
-        self._embedding = ThreadPoolExecutor(8, thread_name_prefix="embedding")
+        # Calls into the embedder, which batches concurrent ones itself (service.core._batcher);
+        # made on first use, and again after close().
+        self._embedding: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._embedding is not None:
+                self._embedding.shutdown(wait=False, cancel_futures=True)
+                self._embedding = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._embedding is None:
+                self._embedding = ThreadPoolExecutor(8, thread_name_prefix="embedding")
+            return self._embedding
 
     def build(self, prompts: Sequence[str], responses: Sequence[str]) -> TextViews:
         """The three views. The embedder (native code, GIL released) runs on a thread of its
@@ -202,7 +217,7 @@ class ViewBuilder:
             call = partial(
                 content_vectors, self.embedder, self.params.content_views, prompts, responses
             )
-            content = call() if in_background() else self._embedding.submit(call)
+            content = call() if in_background() else self._executor().submit(call)
         style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
         wording = self._wording_rows(responses) if self._ngrams is not None else None
         vectors = content.result() if isinstance(content, Future) else content
