@@ -70,7 +70,7 @@ class EmbeddedBackend(Backend):
         # Persona evidence by cache key, decoded and prepared (`PreparedHistory`: most of a
         # warm call's persona cost). Used only while the cache still holds the key, so a
         # forgotten user's entry is never served from here; evicted by size like every cache.
-        self._decoded: LRU[str, tuple[int, PreparedHistory]] = LRU(4096, 64 << 20, _decoded_size)
+        self._prepared: LRU[str, tuple[int, PreparedHistory]] = LRU(4096, 64 << 20, _prepared_size)
 
     @property
     def model(self) -> str:
@@ -152,8 +152,8 @@ class EmbeddedBackend(Backend):
             else:
                 key = cache_key("persona", group.source, *parts)
             [raw] = await self.caches.lookup("persona", [key])
-            memo = self._decoded.get(key) if raw is not None else None
-            hit = memo is not None and memo[0] == len(raw or b"")
+            memo = self._prepared.get(key) if raw is not None else None
+            hit = memo is not None and raw is not None and memo[0] == len(raw)
             cached = memo[1] if memo is not None and hit else _decode(raw)
         pairs = [(group.task.prompt, c) for c in group.task.candidates]
         if cached is None:
@@ -161,11 +161,10 @@ class EmbeddedBackend(Backend):
         missing = await self._prefetch(pairs)
         completions, prepared = await self._in_thread(self._generate, group, cached)
         if key is not None and prepared is not None and not isinstance(cached, PreparedHistory):
-            raw_views = raw if cached is not None and raw is not None else None
-            if raw_views is None:
-                raw_views = prepared.views.to_bytes()
-                await self.caches.remember({key: raw_views})
-            self._decoded.put(key, (len(raw_views), prepared))
+            if cached is None or raw is None:  # new to the cache: store the views
+                raw = prepared.views.to_bytes()
+                await self.caches.remember({key: raw})
+            self._prepared.put(key, (len(raw), prepared))
         if missing and self.caches.shared:
             fresh = self.embedder.cached(missing)
             await self.caches.remember(
@@ -280,8 +279,8 @@ class EmbeddedBackend(Backend):
         return render_chain(persona, criteria, candidates)
 
 
-def _decoded_size(entry: object) -> int:
-    """Bytes of a decoded-persona entry (and of its key)."""
+def _prepared_size(entry: object) -> int:
+    """Bytes of a prepared-persona entry (and of its key)."""
     if not isinstance(entry, tuple):
         return sizeof(entry)
     prepared: PreparedHistory = entry[1]

@@ -150,16 +150,6 @@ class TextViews:
             wording=None if self.wording is None else sp.csr_matrix(self.wording[start:]),
         )
 
-    def concat(self, other: TextViews) -> TextViews:
-        wording = None
-        if self.wording is not None and other.wording is not None:
-            wording = sp.csr_matrix(sp.vstack([self.wording, other.wording]))
-        return TextViews(
-            style=np.vstack([self.style, other.style]),
-            content=np.vstack([self.content, other.content]),
-            wording=wording,
-        )
-
 
 def _stack(rows: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
     """One-row CSR matrices stacked (scipy's vstack costs more than the rest of a warm call's
