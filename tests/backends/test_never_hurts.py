@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from service.backends.embedded.backend import EmbeddedBackend
@@ -107,8 +108,17 @@ def test_a_history_is_trusted_as_much_as_its_populations_histories_are() -> None
     assert {"dsp", "ukp_convarg"} <= set(bank.populations)
     ll = np.zeros(len(bank.labels))
     ll[bank.populations["dsp"]] = 30.0  # the dsp population explains this history far better
-    assert _trust(bank, ll) == pytest.approx((2.0, 0.0, 1.0), abs=1e-6)
+    assert _trusted(bank, ll) == pytest.approx((2.0, 0.0, 1.0), abs=1e-6)
     ll[bank.populations["ukp_convarg"]] = 30.0  # both equally: the mean of the two
-    assert _trust(bank, ll) == pytest.approx((2.0, -2.0, 0.625))
+    assert _trusted(bank, ll) == pytest.approx((2.0, -2.0, 0.625))
     cal = bank.calibration
-    assert _trust(bank, None) == (None, cal.individual_bias, cal.temperature)
+    population, individual, temperature = _trust(bank, None, 1)
+    assert population is None
+    assert (float(individual[0]), float(temperature[0])) == (cal.individual_bias, cal.temperature)
+
+
+def _trusted(bank: ExpertBank, ll: npt.NDArray[np.float64]) -> tuple[float, float, float]:
+    """`_trust` for one history's log-likelihoods."""
+    population, individual, temperature = _trust(bank, ll[None], 1)
+    assert population is not None
+    return float(population[0]), float(individual[0]), float(temperature[0])

@@ -42,9 +42,9 @@ def test_prepared_history_with_candidates_equals_the_evidence_from_scratch(
         np.testing.assert_allclose(got.gram[view], expected.gram[view], rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(got.cross[view], expected.cross[view], rtol=1e-6, atol=1e-9)
     # And so the same user model.
-    counts = np.ones(k, np.int64)
-    a = infer(bank, whole, scores, expected, counts)
-    b = infer(bank, views, got_scores, got, counts)
+    counts = np.ones((1, k), np.int64)
+    a = infer(bank, whole, scores, expected, counts)[0]
+    b = infer(bank, views, got_scores, got, counts)[0]
     np.testing.assert_allclose(a.posterior, b.posterior, rtol=1e-6, atol=1e-9)
     for key in a.contributions:
         np.testing.assert_allclose(a.contributions[key], b.contributions[key], atol=1e-9)

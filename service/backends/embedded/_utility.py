@@ -1,7 +1,7 @@
 """A sample's calibrated utility for the engine's confidence: the rubric's utility, spread over
 the experts the user model weighs.
 
-The rubric scores the posterior-mean utility (`UserModel.contributions`), which is calibrated
+The rubric scores the posterior-mean utility (`UserModels.parts`), which is calibrated
 log-odds. Reading a win probability off that mean alone (sigmoid of a difference) is
 overconfident when the experts disagree, as they do about a user with no history: each expert
 is one hypothesis about the user, so the honest probability is the posterior's average of the
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from service.backends.embedded.usermodel import ExpertBank, UserModel
+from service.backends.embedded.usermodel import ExpertBank, UserModels
 from service.backends.embedded.views import TextViews
 from service.engine.backend import Utility
 
@@ -33,18 +33,26 @@ def expert_utilities(
     return np.asarray(total, dtype=np.float64)
 
 
-def sample_utility(model: UserModel, experts: F64, candidates: slice) -> Utility:
-    """The hypotheses of one sample's user model and their posterior weights."""
-    utility = np.sum([part[candidates] for part in model.contributions.values()], axis=0)
-    mass = float(model.posterior.sum())
-    rows, weights = [utility], [max(0.0, 1.0 - mass)]
-    if mass > _NEGLIGIBLE:
-        mean = (model.posterior @ experts) / mass
-        heavy = model.posterior > _NEGLIGIBLE
-        rows += list(utility + experts[heavy] - mean)
-        weights += list(model.posterior[heavy])
-    w = np.asarray(weights, dtype=np.float64)
-    keep = w > _NEGLIGIBLE
-    w = w[keep] / w[keep].sum()
-    values = tuple(tuple(float(x) for x in row) for row, k in zip(rows, keep, strict=True) if k)
-    return Utility(weights=tuple(float(x) for x in w), values=values)
+def sample_utilities(models: UserModels, experts: F64, candidates: slice) -> list[Utility]:
+    """Per sample: the hypotheses of its user model and their posterior weights."""
+    utility = models.parts[:, :, candidates].sum(axis=1)  # (B, n)
+    mass = models.posterior.sum(axis=1)
+    safe = np.where(mass > _NEGLIGIBLE, mass, 1.0)[:, None]
+    deviation = experts[None] - ((models.posterior @ experts) / safe)[:, None]  # (B, J, n)
+    out = []
+    for b, u in enumerate(utility):
+        weights, rows = [max(0.0, 1.0 - float(mass[b]))], [u[None]]
+        if mass[b] > _NEGLIGIBLE:
+            heavy = models.posterior[b] > _NEGLIGIBLE
+            rows.append(u + deviation[b, heavy])
+            weights += models.posterior[b, heavy].tolist()
+        w = np.asarray(weights)
+        keep = w > _NEGLIGIBLE
+        values = np.concatenate(rows)[keep]
+        out.append(
+            Utility(
+                weights=tuple((w[keep] / w[keep].sum()).tolist()),
+                values=tuple(map(tuple, values.tolist())),
+            )
+        )
+    return out

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from service.backends.embedded import persona as words
-from service.backends.embedded._utility import expert_utilities, sample_utility
+from service.backends.embedded._utility import expert_utilities, sample_utilities
 from service.backends.embedded.features import style_facts
 from service.backends.embedded.feedback import emphasis as feedback_emphasis
 from service.backends.embedded.params import EmbeddedParams
@@ -30,7 +30,7 @@ from service.backends.embedded.usermodel import (
     CONTENT,
     ExpertBank,
     PreparedHistory,
-    UserModel,
+    UserModels,
     history_evidence,
     infer,
     prepare_history,
@@ -230,25 +230,27 @@ class EmbeddedBackend(Backend):
         rng = np.random.default_rng(group.seed)
         experts = expert_utilities(self._bank, views, scores, candidates)
         emphasis = feedback_emphasis([p.feedback for p in history])
+        counts = np.stack([self._resample(k, rng if b else None) for b in range(group.n)])
+        models = infer(self._bank, views, scores, evidence, counts, rng, emphasis)
+        rubrics = plan(models, candidates, self.params.calibration, rng)
+        utilities = sample_utilities(models, experts, candidates)  # the response's confidence
         out = []
-        for b in range(group.n):
-            counts = self._resample(k, rng) if b else np.ones(k, np.int64)
-            model = infer(self._bank, views, scores, evidence, counts, rng if b else None, emphasis)
-            criteria = plan(model, candidates, self.params.calibration, rng if b else None)
+        for b, (criteria, utility) in enumerate(zip(rubrics, utilities, strict=True)):
             weights = [c.weight for c in criteria]
             overall = tuple(final_score([c.scores[i] for c in criteria], weights) for i in range(n))
             # The chain text is written only if a trace reads it; `overall` is what it says.
-            write = partial(self._chain, model, criteria, task.candidates, k)
-            utility = sample_utility(model, experts, candidates)  # for the response's confidence
+            write = partial(self._chain, models, b, criteria, task.candidates, k)
             out.append(
                 Completion(finish_reason="stop", overall=overall, write=write, utility=utility)
             )
         return out, prepared
 
-    def _resample(self, k: int, rng: np.random.Generator) -> np.typing.NDArray[np.int64]:
-        """The history multiset of one Ind-N sample after the first (which uses all of it)."""
+    def _resample(self, k: int, rng: np.random.Generator | None) -> np.typing.NDArray[np.int64]:
+        """The history multiset of one Ind-N sample: all of it without `rng` (the first)."""
         counts = np.ones(k, np.int64)
         how = self.params.calibration.resample
+        if rng is None:
+            return counts
         if how == "bootstrap" and k:
             counts = rng.multinomial(k, [1 / k] * k).astype(np.int64)
         elif how == "drop-one" and k >= 3:
@@ -256,8 +258,14 @@ class EmbeddedBackend(Backend):
         return counts
 
     def _chain(
-        self, model: UserModel, planned: list[PlannedCriterion], texts: Sequence[str], k: int
+        self,
+        models: UserModels,
+        b: int,
+        planned: list[PlannedCriterion],
+        texts: Sequence[str],
+        k: int,
     ) -> str:
+        model = models[b]
         facts = [style_facts(t) for t in texts]
         criteria = []
         for c in planned:

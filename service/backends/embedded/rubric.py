@@ -20,14 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
 from service.backends.embedded.params import Calibration
-from service.backends.embedded.usermodel import UserModel
+from service.backends.embedded.usermodel import GROUP_MASK, UserModels
 from service.engine.render import rounded_weights
 
 F64 = npt.NDArray[np.float64]
 NEUTRAL = "neutral"
-_GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROUPS.items()}
 # The least summed spread (log-odds) a rubric is standardised by. The overall is about
 # 5.5 + score_slope * (utility - mean) / max(summed spread, REFERENCE_SPREAD), so two candidates
 # whose utilities differ by d log-odds are at most 1.5 * d / REFERENCE_SPREAD points apart, and
@@ -51,43 +49,46 @@ class PlannedCriterion:
     standardised: F64  # (n_candidates,): how far each candidate is from the typical answer
 
 
-def direction(model: UserModel, key: str) -> float:
-    if key in _GROUP_INDEX:
-        return 1.0 if float(model.style_coef[_GROUP_INDEX[key]].sum()) >= 0 else -1.0
-    return 1.0
-
-
 def plan(
-    model: UserModel,
+    models: UserModels,
     candidates: slice,
     cal: Calibration,
     rng: np.random.Generator | None = None,
-) -> list[PlannedCriterion]:
-    """Criteria for the candidates; `rng` adds the per-sample weight variation."""
-    names = list(model.contributions)
-    parts = np.stack([model.contributions[k] for k in names])  # (criteria, texts)
-    spread = parts.std(axis=1)
+) -> list[list[PlannedCriterion]]:
+    """Criteria for the candidates, per sample; with `rng`, every sample but the first gets
+    its own variation of the weights."""
+    parts = models.parts  # (samples, criteria, texts)
+    spread = parts.std(axis=2)
     live = spread > 1e-9
-    spreads = {k: float(s) for k, s, ok in zip(names, spread, live, strict=True) if ok}
-    stretch = max(1.0, REFERENCE_SPREAD / sum(spreads.values())) if spreads else 1.0
-    scale = np.where(live, spread * stretch, 1.0)[:, None]
-    z = (parts[:, candidates] - parts.mean(axis=1, keepdims=True)) / scale
-    standardised = {k: z[i] for i, k in enumerate(names) if live[i]}
-    if not spreads:  # the candidates differ on nothing the model weighs: say so, score a tie
-        n = candidates.stop - candidates.start
-        return [PlannedCriterion(NEUTRAL, 1.0, 100, np.full(n, 5.5), np.zeros(n))]
-    keys = list(spreads)
-    raw = np.array([spreads[k] for k in keys])
-    if rng is not None and len(keys) > 1:
-        raw = rng.dirichlet(cal.weight_jitter * raw / raw.sum() + 1e-3)
-    share = 100.0 * raw / raw.sum()
-    order = [i for i in np.argsort(-share) if share[i] >= cal.min_weight][: cal.max_criteria]
-    kept = order or [int(np.argmax(share))]
-    percents = rounded_weights([float(raw[i]) for i in kept])
-    chosen = [(keys[i], p) for i, p in zip(kept, percents, strict=True) if p]
-    zs = np.stack([standardised[key] for key, _ in chosen])
-    scores = np.round(np.clip(5.5 + cal.score_slope * zs, 1.0, 10.0), 1)  # all at once: cheaper
-    return [
-        PlannedCriterion(key, direction(model, key), percent, scores[j], zs[j])
-        for j, (key, percent) in enumerate(chosen)
-    ]
+    total = np.where(live, spread, 0.0).sum(axis=1)
+    stretch = np.maximum(1.0, REFERENCE_SPREAD / np.where(total > 0, total, REFERENCE_SPREAD))
+    scale = np.where(live, spread * stretch[:, None], 1.0)[:, :, None]
+    z = (parts[:, :, candidates] - parts.mean(axis=2, keepdims=True)) / scale
+    scores = np.round(np.clip(5.5 + cal.score_slope * z, 1.0, 10.0), 1)
+    # +1: the user wants more of the criterion, -1: less (a style group's summed coefficient)
+    signs = np.ones(live.shape)
+    signs[:, : GROUP_MASK.shape[1]] = np.where(models.style_coef @ GROUP_MASK >= 0, 1.0, -1.0)
+    n = candidates.stop - candidates.start
+    out = []
+    for b in range(len(models)):
+        keys = np.flatnonzero(live[b])
+        if not keys.size:  # the candidates differ on nothing the model weighs: say so, tie
+            out.append([PlannedCriterion(NEUTRAL, 1.0, 100, np.full(n, 5.5), np.zeros(n))])
+            continue
+        raw = spread[b, keys]
+        if rng is not None and b and keys.size > 1:
+            raw = rng.dirichlet(cal.weight_jitter * raw / raw.sum() + 1e-3)
+        share = 100.0 * raw / raw.sum()
+        order = [i for i in np.argsort(-share) if share[i] >= cal.min_weight][: cal.max_criteria]
+        kept = order or [int(np.argmax(share))]
+        percents = rounded_weights(raw[kept].tolist())
+        out.append(
+            [
+                PlannedCriterion(
+                    models.keys[keys[i]], signs[b, keys[i]], p, scores[b, keys[i]], z[b, keys[i]]
+                )
+                for i, p in zip(kept, percents, strict=True)
+                if p
+            ]
+        )
+    return out

@@ -28,9 +28,9 @@ F64 = npt.NDArray[np.float64]
 CONTENT, WORDING = "content", "wording"
 _GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROUPS.items()}
 # (S, groups) 0/1: every style group's part of the utility in one matrix product.
-_GROUP_MASK = np.zeros((len(STYLE_FEATURES), len(_GROUP_INDEX)))
+GROUP_MASK = np.zeros((len(STYLE_FEATURES), len(_GROUP_INDEX)))
 for _j, _idx in enumerate(_GROUP_INDEX.values()):
-    _GROUP_MASK[_idx, _j] = 1.0
+    GROUP_MASK[_idx, _j] = 1.0
 
 
 def _log_sigmoid(x: F64) -> F64:
@@ -239,6 +239,34 @@ class UserModel:
         return int(np.argmax(self.posterior))
 
 
+@dataclass(frozen=True)
+class UserModels:
+    """B user models at once (the Ind-N samples of one history), as arrays over samples."""
+
+    posterior: F64  # (B, J)
+    individual_weight: F64  # (B,)
+    alpha: F64  # (B,)
+    style_coef: F64  # (B, S)
+    keys: tuple[str, ...]  # the criterion keys: style groups, then the scored views
+    parts: F64  # (B, keys, n_texts): each key's utility contribution
+    n_pairs: npt.NDArray[np.int64]  # (B,)
+    named: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.parts.shape[0])
+
+    def __getitem__(self, b: int) -> UserModel:
+        return UserModel(
+            posterior=self.posterior[b],
+            individual_weight=float(self.individual_weight[b]),
+            alpha=float(self.alpha[b]),
+            style_coef=self.style_coef[b],
+            contributions=dict(zip(self.keys, self.parts[b], strict=True)),
+            n_pairs=int(self.n_pairs[b]),
+            named=self.named,
+        )
+
+
 def infer(
     bank: ExpertBank,
     views: TextViews,
@@ -247,81 +275,120 @@ def infer(
     counts: npt.NDArray[np.int64],
     rng: np.random.Generator | None = None,
     emphasis: F64 | None = None,
-) -> UserModel:
-    """The user model for the history multiset `counts` (a bootstrap resample, or all ones);
-    `emphasis` (feedback.emphasis of the user's reasons) raises the style groups they name."""
-    used = counts > 0
-    ll = _log_sigmoid(history.expert_margin) @ counts if history.k else np.zeros(len(bank.labels))
+) -> UserModels:
+    """The user models for the history multisets `counts` (B, k): one row per sample, each a
+    bootstrap resample or all ones. With `rng`, every sample but the first is one draw of the
+    user's preference hypothesis around its posterior (the Ind-N variation). `emphasis`
+    (feedback.emphasis of the user's reasons) raises the style groups they name."""
+    c = counts.astype(np.float64)
+    n_samples, n_experts = c.shape[0], len(bank.labels)
+    ll = (
+        c @ _log_sigmoid(history.expert_margin).T if history.k else np.zeros((n_samples, n_experts))
+    )
     cal = bank.calibration
-    population_bias, individual_bias, temperature = _trust(bank, ll if history.k else None)
-    bias = bank.bias if population_bias is None else np.where(bank._population, population_bias, 0)
-    logits = temperature * ll + bias
-    alpha, ll_ind, directions = _individual(history, counts, cal.individual_alphas)
-    if directions:
-        logits = np.append(logits, temperature * ll_ind + individual_bias)
-    weights = np.exp(logits - logits.max())
-    weights /= weights.sum()
+    population_bias, individual_bias, temperature = _trust(
+        bank, ll if history.k else None, n_samples
+    )
+    if population_bias is None:
+        bias = np.broadcast_to(bank.bias, ll.shape)
+    else:
+        bias = np.where(bank._population, population_bias[:, None], 0.0)
+    alpha, ll_ind, directions, own = _individual(history, c, cal.individual_alphas)
+    own_logit = np.where(own, temperature * ll_ind + individual_bias, -np.inf)
+    logits = np.column_stack([temperature[:, None] * ll + bias, own_logit])
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
     if rng is not None and cal.posterior_concentration > 0:
-        # One draw of the user's preference hypothesis around the posterior (Ind-N variation).
-        weights = rng.dirichlet(cal.posterior_concentration * weights + 1e-3)
-    posterior, w_ind = weights[: len(bank.labels)], float(weights[-1]) if directions else 0.0
+        for b in range(1, n_samples):
+            size = n_experts + 1 if own[b] else n_experts
+            weights[b, :size] = rng.dirichlet(
+                cal.posterior_concentration * weights[b, :size] + 1e-3
+            )
+    posterior, w_ind = weights[:, :n_experts], weights[:, n_experts]
+    step = (w_ind * alpha)[:, None]
 
     style_coef = posterior @ bank.style
     if "style" in directions:
-        style_coef = style_coef + w_ind * alpha * directions["style"]
+        style_coef = style_coef + step * directions["style"]
     if emphasis is not None and cal.feedback_gain:
-        style_coef = style_coef * (1.0 + cal.feedback_gain * (_GROUP_MASK @ emphasis))
-    grouped = views.style @ (_GROUP_MASK * style_coef[:, None])
-    contributions = {group: grouped[:, j] for j, group in enumerate(_GROUP_INDEX)}
+        style_coef = style_coef * (1.0 + cal.feedback_gain * (GROUP_MASK @ emphasis))
+    # (B, groups, texts): each style group's part of every text's utility
+    grouped = np.einsum("ts,bs,sg->bgt", views.style, style_coef, GROUP_MASK)
+    parts = [grouped]
     for view, matrix in scores.items():
-        contributions[view] = posterior @ matrix
+        part = posterior @ matrix
         if view in directions:
-            contributions[view] = contributions[view] + w_ind * alpha * directions[view]
+            part = part + step * directions[view]
+        parts.append(part[:, None, :])
     named = ranked(emphasis) if emphasis is not None else ()
-    n_pairs = int(counts[used].sum())
-    return UserModel(posterior, w_ind, alpha, style_coef, contributions, n_pairs, named)
+    return UserModels(
+        posterior=posterior,
+        individual_weight=w_ind,
+        alpha=alpha,
+        style_coef=style_coef,
+        keys=(*_GROUP_INDEX, *scores),
+        parts=np.concatenate(parts, axis=1),
+        n_pairs=counts.sum(axis=1),
+        named=named,
+    )
 
 
-def _trust(bank: ExpertBank, ll: F64 | None) -> tuple[float | None, float, float]:
-    """(population bias or None for the bank's own, individual bias, temperature) for a
-    history with these expert log-likelihoods: with per-population calibrations, the mix of
-    them weighted by the posterior over the datasets' populations (flat prior, temperature
-    1), so a history that reads like a crowd's is trusted as that crowd's are."""
+def _trust(bank: ExpertBank, ll: F64 | None, n_samples: int) -> tuple[F64 | None, F64, F64]:
+    """Per sample: (population bias or None for the bank's own, individual bias, temperature)
+    for histories with these (B, J) expert log-likelihoods: with per-population calibrations,
+    the mix of them weighted by the posterior over the datasets' populations (flat prior,
+    temperature 1), so a history that reads like a crowd's is trusted as that crowd's are."""
     cal = bank.calibration
     known = [(bank.populations[n], v) for n, *v in cal.by_population if n in bank.populations]
     if ll is None or not known:
-        return None, cal.individual_bias, cal.temperature
-    fit = np.array([ll[j] for j, _ in known])
-    weight = np.exp(fit - fit.max())
-    weight /= weight.sum()
+        return (
+            None,
+            np.full(n_samples, cal.individual_bias),
+            np.full(n_samples, cal.temperature),
+        )
+    fit = ll[:, [j for j, _ in known]]
+    weight = np.exp(fit - fit.max(axis=1, keepdims=True))
+    weight /= weight.sum(axis=1, keepdims=True)
     mixed = weight @ np.array([v for _, v in known])
-    return float(mixed[0]), float(mixed[1]), float(mixed[2])
+    return mixed[:, 0], mixed[:, 1], mixed[:, 2]
 
 
 def _individual(
-    history: History, counts: npt.NDArray[np.int64], alphas: tuple[float, ...]
-) -> tuple[float, float, dict[str, F64]]:
-    """(alpha, leave-one-out log-likelihood, per-view direction scores); empty if < 2 pairs."""
-    c = counts.astype(np.float64)
-    if c.sum() < 2 or (c > 0).sum() < 2:
-        return 0.0, 0.0, {}
-    loo = np.zeros(history.k)
+    history: History, c: F64, alphas: tuple[float, ...]
+) -> tuple[F64, F64, dict[str, F64], npt.NDArray[np.bool_]]:
+    """Per sample of (B, k) counts: (alpha, leave-one-out log-likelihood, per-view direction
+    scores, whether the sample has an own history model: >= 2 distinct pairs and a view in
+    which they differ). Directions are zero where a sample has none in that view."""
+    n_samples, k = c.shape
+    zero = np.zeros(n_samples)
+    enough = (c.sum(axis=1) >= 2) & ((c > 0).sum(axis=1) >= 2)
+    if not enough.any():
+        return zero, zero, {}, enough
+    loo = np.zeros((n_samples, k))
+    rest = c[:, None, :] - np.eye(k)  # [b, i]: sample b's counts without one copy of pair i
     directions: dict[str, F64] = {}
+    seen = np.zeros(n_samples, bool)
     for view, gram in history.gram.items():
-        norm = float(np.sqrt(max(float(c @ gram @ c), 0.0)))
-        if norm <= 1e-12:
+        norm = np.sqrt(np.maximum(np.einsum("bi,ij,bj->b", c, gram, c), 0.0))
+        live = enough & (norm > 1e-12)
+        if not live.any():
             continue
+        seen |= live
         # Each pair against the mean of the others, normalised like the full direction.
-        rest = c[None, :] - np.eye(history.k)  # row i: counts without one copy of pair i
-        rest_norm = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", rest, gram, rest), 1e-24))
-        loo += np.einsum("ij,ij->i", gram, rest) / rest_norm
+        rest_norm = np.sqrt(np.maximum(np.einsum("bxi,ij,bxj->bx", rest, gram, rest), 1e-24))
+        loo += np.where(live[:, None], np.einsum("xj,bxj->bx", gram, rest) / rest_norm, 0.0)
+        scale = np.where(live, 1.0 / np.where(live, norm, 1.0), 0.0)[:, None]
         if view == "style":
             diff = history.diff["style"]
             assert isinstance(diff, np.ndarray)
-            directions["style"] = (c @ diff) / norm
+            directions["style"] = (c @ diff) * scale
         else:
-            directions[view] = (history.cross[view] @ c) / norm
-    if not directions:
-        return 0.0, 0.0, {}
-    best = max(alphas, key=lambda a: float(c @ _log_sigmoid(a * loo)))
-    return best, float(c @ _log_sigmoid(best * loo)), directions
+            directions[view] = (c @ history.cross[view].T) * scale
+    own = enough & seen
+    if not own.any():
+        return zero, zero, {}, own
+    grid = np.asarray(alphas, dtype=np.float64)
+    fit = np.einsum("bi,bia->ba", c, _log_sigmoid(loo[:, :, None] * grid))
+    best = fit.argmax(axis=1)  # the first best, as max() picks
+    alpha = np.where(own, grid[best], 0.0)
+    return alpha, np.where(own, fit[np.arange(n_samples), best], 0.0), directions, own

@@ -216,9 +216,9 @@ def _judge(
     tuned = bank.with_calibration(calibration)
     right: dict[tuple[str, int, bool], list[int]] = defaultdict(list)
     for case in cases:
-        counts = np.ones(case.k, np.int64)
+        counts = np.ones((1, case.k), np.int64)
         model = infer(tuned, case.views, case.scores, case.evidence, counts, None, case.emphasis)
-        utility = np.sum(list(model.contributions.values()), axis=0)
+        utility = model.parts[0].sum(axis=0)
         won = int(utility[2 * case.k] > utility[2 * case.k + 1])
         right[(case.dataset, case.size, case.k > 0)].append(won)
     datasets = sorted({d for d, _, _ in right})
