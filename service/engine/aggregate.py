@@ -116,7 +116,7 @@ def _level_win(samples: Sequence[Sample], a: int, b: int) -> float | None:
             continue
         k = len(sample.outcome.overall)
         utility = sample.utility
-        if utility is not None and all(len(u) == k for u in utility.values):
+        if utility is not None and utility.width == k:
             order = sample.order or tuple(range(k))
             wins.append(utility.win(order.index(a), order.index(b)))
             continue

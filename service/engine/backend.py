@@ -9,11 +9,13 @@ demand); parsing and aggregation are the engine's.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from service.core.inputs import PreferencePair, ScoringTask
 from service.core.metrics import Metrics
@@ -37,7 +39,7 @@ class SampleGroup:
     order: tuple[int, ...] | None = None  # presented position -> candidate index, if rotated
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # arrays: compared by identity
 class Utility:
     """A sample's calibrated log-odds utility per presented candidate, under each hypothesis
     about the user the backend weighs (weights sum to 1).
@@ -47,20 +49,19 @@ class Utility:
     nothing about probability. A backend with one hypothesis gives one row and weight 1.
     """
 
-    weights: tuple[float, ...]
-    values: tuple[tuple[float, ...], ...]  # per hypothesis: per presented candidate
+    weights: npt.NDArray[np.float64]  # (hypotheses,)
+    values: npt.NDArray[np.float64]  # (hypotheses, presented candidates)
+
+    @property
+    def width(self) -> int:
+        """How many candidates it scores."""
+        return int(self.values.shape[1])
 
     def win(self, i: int, j: int) -> float:
         """P(the user prefers presented candidate i over j) = sum_h w_h sigmoid(u_h[i] - u_h[j])."""
-        pairs = zip(self.weights, self.values, strict=True)
-        return sum(w * _sigmoid(u[i] - u[j]) for w, u in pairs)
-
-
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+        # sigmoid(x) = (1 + tanh(x / 2)) / 2: stable at any x, no overflow warnings
+        difference = self.values[:, i] - self.values[:, j]
+        return float(self.weights @ (0.5 + 0.5 * np.tanh(0.5 * difference)))
 
 
 class Completion:

@@ -64,14 +64,10 @@ class NoNeighbours(NeighbourSource):
 
 def derive_seed(user_id: str, history: Sequence[PreferencePair], task: ScoringTask) -> int:
     """A seed fixed by the request's content, so the same request always scores the same."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(user_id.encode())
-    digest.update(history_fingerprint(history).encode())
-    for message in task.context:
-        digest.update(message.content.encode())
-    for candidate in task.candidates:
-        digest.update(b"\x1e" + candidate.encode())
-    return int.from_bytes(digest.digest(), "big") >> 1
+    parts = [user_id, history_fingerprint(history), *(m.content for m in task.context)]
+    parts += [f"\x1e{candidate}" for candidate in task.candidates]
+    digest = hashlib.sha256("".join(parts).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def canonical_order(candidates: Sequence[str]) -> tuple[int, ...]:
@@ -82,7 +78,9 @@ def canonical_order(candidates: Sequence[str]) -> tuple[int, ...]:
     and an LLM's position bias cannot favour whoever came first."""
 
     def digest(i: int) -> bytes:
-        return hashlib.blake2b(candidates[i].encode(), digest_size=8).digest()
+        return hashlib.blake2b(
+            candidates[i].encode("utf-8", "surrogatepass"), digest_size=8
+        ).digest()
 
     return tuple(sorted(range(len(candidates)), key=lambda i: (digest(i), candidates[i], i)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from service.engine.aggregate import Sample, win_probability
@@ -20,8 +21,12 @@ def sigmoid(x: float) -> float:
 
 
 async def test_an_llm_backend_counts_agreeing_samples_with_laplace_smoothing() -> None:
-    texts = [chain_text(8, 4), chain_text(7, 5), chain_text(3, 6)]  # 2 of 3 prefer "a"
-    engine = ScoringEngine(ScriptedBackend(lambda g, n: texts[: g.n]))
+    scores = [{"a": 8, "b": 4}, {"a": 7, "b": 5}, {"a": 3, "b": 6}]  # 2 of 3 prefer "a"
+
+    def script(group: SampleGroup, call: int) -> list[str]:  # in the order presented
+        return [chain_text(*(s[c] for c in group.task.candidates)) for s in scores[: group.n]]
+
+    engine = ScoringEngine(ScriptedBackend(script))
     out = await engine.score("u", prefers("short"), task("a", "b"), Scaling(3, 0))
     assert out.preferred == 0
     assert win_probability(out.samples, 0, 1) == pytest.approx((2 + 1) / (3 + 2))
@@ -43,13 +48,15 @@ async def test_ties_count_half_and_levels_fuse_like_the_scores() -> None:
 
 def test_calibrated_samples_average_their_mixture_probabilities_in_request_order() -> None:
     # Presented as (b, a): position 0 is candidate 1. Two hypotheses disagree about them.
-    utility = Utility(weights=(0.75, 0.25), values=((2.0, 0.0), (-1.0, 1.0)))
+    utility = Utility(weights=np.array([0.75, 0.25]), values=np.array([[2.0, 0.0], [-1.0, 1.0]]))
     shown = ScoredSample((7.0, 4.0), "unused")
     sample = Sample("ind", "self", shown, order=(1, 0), utility=utility)
     expected = 0.75 * sigmoid(2.0) + 0.25 * sigmoid(-2.0)  # P(candidate 1 beats candidate 0)
     assert win_probability([sample], 1, 0) == pytest.approx(expected)
     assert win_probability([sample], 0, 1) == pytest.approx(1 - expected)
-    other = Sample("ind", "self", shown, order=(1, 0), utility=Utility((1.0,), ((0.0, 0.0),)))
+    other = Sample(
+        "ind", "self", shown, order=(1, 0), utility=Utility(np.ones(1), np.zeros((1, 2)))
+    )
     assert win_probability([sample, other], 1, 0) == pytest.approx((expected + 0.5) / 2)
 
 

@@ -49,10 +49,5 @@ def sample_utilities(models: UserModels, experts: F64, candidates: slice) -> lis
         w = np.asarray(weights)
         keep = w > _NEGLIGIBLE
         values = np.concatenate(rows)[keep]
-        out.append(
-            Utility(
-                weights=tuple((w[keep] / w[keep].sum()).tolist()),
-                values=tuple(map(tuple, values.tolist())),
-            )
-        )
+        out.append(Utility(weights=w[keep] / w[keep].sum(), values=values))
     return out
