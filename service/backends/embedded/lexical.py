@@ -31,16 +31,6 @@ class CharNgrams:
     def __init__(
         self, idf_index: npt.NDArray[np.int64], idf_value: npt.NDArray[np.float32]
     ) -> None:
-        from sklearn.feature_extraction.text import HashingVectorizer
-
-        self._hasher: Any = HashingVectorizer(
-            analyzer="char_wb",
-            ngram_range=NGRAMS,
-            n_features=N_FEATURES,
-            alternate_sign=False,
-            norm=None,
-            dtype=np.float32,
-        )
         idf = np.full(N_FEATURES, float(idf_value.max()) if idf_value.size else 1.0, np.float32)
         idf[idf_index] = idf_value
         self._idf = sp.diags(idf, format="csr")
@@ -96,18 +86,23 @@ def _word_ngrams(word: str) -> list[str]:
     return out
 
 
-def fit_idf(texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Smooth idf over the buckets that occur in `texts` (training texts only)."""
+def hashing_vectorizer() -> Any:
+    """sklearn's vectorizer whose counts `CharNgrams.counts` computes (the reference)."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    hasher = HashingVectorizer(
+    return HashingVectorizer(
         analyzer="char_wb",
         ngram_range=NGRAMS,
         n_features=N_FEATURES,
         alternate_sign=False,
         norm=None,
+        dtype=np.float32,
     )
-    counts = hasher.transform(list(texts))
+
+
+def fit_idf(texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Smooth idf over the buckets that occur in `texts` (training texts only)."""
+    counts = hashing_vectorizer().transform(list(texts))
     df = np.bincount(counts.indices, minlength=N_FEATURES)
     index = np.flatnonzero(df).astype(np.int64)
     n = counts.shape[0]
