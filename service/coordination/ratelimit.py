@@ -61,24 +61,37 @@ class RateLimiter:
     def shared(self) -> bool:
         return self._shared is not None
 
-    async def _hit(self, item: RateLimitItem, key: str, cost: int) -> tuple[bool, float]:
-        """(admitted, remaining) from the shared window, or this process's when Redis is down."""
+    async def _hit(
+        self, item: RateLimitItem, key: str, cost: int, remaining: bool = True
+    ) -> tuple[bool, float]:
+        """(admitted, remaining) from the shared window, or this process's when Redis is down;
+        without `remaining` (one storage round trip fewer) the second is NaN."""
         limiter = self._local
         if self._shared is not None and time.monotonic() >= self._shared_down_until:
             try:
-                admitted = await self._shared.hit(item, key, cost=cost)
-                stats = await self._shared.get_window_stats(item, key)
-                return admitted, stats.remaining
+                return await self._count(self._shared, item, key, cost, remaining)
             except _SHARED_DOWN as error:
                 log.warning("rate limits counted in-process: Redis failed (%s)", error)
                 self._shared_down_until = time.monotonic() + _RETRY_REDIS_S
+        return await self._count(limiter, item, key, cost, remaining)
+
+    @staticmethod
+    async def _count(
+        limiter: SlidingWindowCounterRateLimiter,
+        item: RateLimitItem,
+        key: str,
+        cost: int,
+        remaining: bool,
+    ) -> tuple[bool, float]:
         admitted = await limiter.hit(item, key, cost=cost)
+        if not remaining:
+            return admitted, math.nan
         return admitted, (await limiter.get_window_stats(item, key)).remaining
 
     async def admit(self, key: str, requests_per_s: float) -> None:
         """One request of `key`, or 429 when it is over its request rate."""
         item = _rate_item(requests_per_s)
-        admitted, _ = await self._hit(item, f"rate:{key}", 1)
+        admitted, _ = await self._hit(item, f"rate:{key}", 1, remaining=False)
         if not admitted:
             wait = item.get_expiry() / item.amount
             raise TooManyRequests(

@@ -201,13 +201,15 @@ class ViewBuilder:
         """The three views. The embedder (native code, GIL released) runs on a thread of its
         own while the style and wording rows are computed here, so a cold call pays for the
         longer of the two rather than their sum; an expensive call's embedding stays on its
-        own lowered-priority thread (service.core.priority), where latency matters less."""
+        own lowered-priority thread (service.core.priority), where latency matters less. Texts
+        whose vectors are all in memory (a warm call) need no thread."""
         content: Future[F64] | F64 = np.zeros((len(responses), 0))
         if self.params.has_content:
-            call = partial(
-                content_vectors, self.embedder, self.params.content_views, prompts, responses
-            )
-            content = call() if in_background() else self._executor().submit(call)
+            views = self.params.content_views
+            call = partial(content_vectors, self.embedder, views, prompts, responses)
+            keys = set(content_keys(views, prompts, responses))
+            inline = in_background() or len(self.embedder.cached(list(keys))) == len(keys)
+            content = call() if inline else self._executor().submit(call)
         style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
         wording = self._wording_rows(responses) if self._ngrams is not None else None
         vectors = content.result() if isinstance(content, Future) else content
