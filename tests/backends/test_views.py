@@ -1,13 +1,22 @@
-"""ViewBuilder: a cold build embeds on a thread of its own; a warm one needs no thread."""
+"""Warm calls need no thread: neither for their embeddings nor for the call itself."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import numpy as np
 
+from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
 from service.backends.embedded.views import ViewBuilder
+from service.cache.memory import MemoryStore
 from service.core.embedder import Embedder
-from tests.helpers import LONG, SHORT
+from service.engine.backend import SampleGroup
+from service.engine.cache import Caches
+from tests.helpers import LONG, SHORT, prefers, task
+
+_R = TypeVar("_R")
 
 
 def test_texts_already_embedded_are_built_without_the_embedding_thread(
@@ -26,3 +35,32 @@ def test_texts_already_embedded_are_built_without_the_embedding_thread(
     assert warm._embedding is None  # no thread started, none handed work
     np.testing.assert_array_equal(again.content, first.content)
     np.testing.assert_array_equal(again.style, first.style)
+
+
+async def test_a_warm_call_is_computed_on_the_loop_and_anything_else_on_a_thread(
+    embedder: Embedder,
+) -> None:
+    """Counts hand-offs: a call that embeds goes to a thread; the same user's next call, with
+    every vector in memory and the history prepared, is computed inline; a large one is not."""
+    backend = EmbeddedBackend(lambda: embedder, load_params(), Caches(MemoryStore()))
+    await backend.start()
+    handed: list[str] = []
+    to_thread = backend._in_thread
+
+    async def counted(fn: Callable[..., _R], *args: Any) -> _R:
+        handed.append(fn.__name__)
+        return await to_thread(fn, *args)
+
+    backend._in_thread = counted  # type: ignore[method-assign]
+    history = prefers("short")
+    first = SampleGroup("ind", "u", history, task(LONG, f"{SHORT} (warm test)"), 8, seed=1)
+    cold = await backend.generate(first)
+    assert handed == ["_generate"]
+    warm = await backend.generate(first)
+    assert handed == ["_generate"]  # no new hand-off
+    assert [c.overall for c in warm] == [c.overall for c in cold]
+    many = tuple(f"{SHORT} (warm test {i})" for i in range(9))
+    await backend.generate(SampleGroup("ind", "u", history, task(LONG, *many), 8, seed=1))
+    await backend.generate(SampleGroup("ind", "u", history, task(LONG, *many), 8, seed=1))
+    assert handed == ["_generate"] * 3  # 8 samples x 10 candidates: too large for the loop
+    await backend.close()
