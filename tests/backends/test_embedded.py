@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.backends.embedded.backend import EmbeddedBackend
+from service.backends.embedded.features import style_facts
 from service.backends.embedded.params import (
     DEFAULT_PARAMS_PATH,
     EmbeddedParams,
@@ -174,3 +175,25 @@ def test_history_whose_pairs_differ_only_in_content(backend: EmbeddedBackend) ->
     group = SampleGroup("ind", "u", history, task("Blue.", "Red."), 3, seed=1)
     for completion in backend.generate_sync(group):
         assert isinstance(parse_chain(completion.text, 2), EvaluationChain)
+
+
+@pytest.mark.parametrize("kind", ["short", "long"])
+def test_the_persona_is_about_the_user_not_the_training_data(
+    backend: EmbeddedBackend, kind: str
+) -> None:
+    """No dataset, profile or cluster names (what a product reader cannot interpret)."""
+    labels = " ".join(backend._bank.labels).replace("/", " ").split()
+    for chain in chains(backend, kind, 4, LONG, SHORT):
+        persona = " ".join([chain.persona.style, chain.persona.content_structure])
+        persona += " " + chain.persona.values
+        internal = {label for label in labels if "_" in label or "-" in label or label == "dsp"}
+        assert not [label for label in internal if label in persona], persona
+        assert "/" not in persona
+
+
+def test_counted_facts_are_in_the_right_number() -> None:
+    one = style_facts("Is it ready? You said so!")
+    assert one["engagement"] == "1 question, 1 use of 'you'"
+    assert one["warmth"].endswith("1 exclamation")
+    assert style_facts("Two words")["length"] == "2 words"
+    assert style_facts("Ready? Set? Go!")["engagement"].startswith("2 questions")

@@ -242,23 +242,40 @@ def style_facts(text: str) -> dict[str, str]:
 _FACTS: LRU[bytes, dict[str, str]] = LRU(8192, 16 << 20)
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """`n` things, in the right number ("1 question", "3 questions")."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def _style_facts(text: str) -> dict[str, str]:
     n = len(_WORD.findall(text))
     informal = len(_CONTRACTION.findall(text)) + len(_INFORMAL.findall(text))
+    refusals, safety = len(_REFUSAL.findall(text)), len(_SAFETY.findall(text))
     return {
-        "length": f"{n} words",
-        "structure": f"{len(_LIST_LINE.findall(text))} list items, "
-        f"{len(_HEADING.findall(text))} headings",
-        "formality": f"{informal} contractions or informal words",
-        "engagement": f"{text.count('?')} questions, {len(_YOU.findall(text))} uses of 'you'",
-        "hedging": f"{len(_HEDGE.findall(text))} hedges",
-        "caution": f"{len(_REFUSAL.findall(text))} refusals or apologies, "
-        f"{len(_SAFETY.findall(text))} safety terms",
+        "length": _count(n, "word", "words"),
+        "structure": _count(len(_LIST_LINE.findall(text)), "list item", "list items")
+        + ", "
+        + _count(len(_HEADING.findall(text)), "heading", "headings"),
+        "formality": _count(
+            informal, "contraction or informal word", "contractions or informal words"
+        ),
+        "engagement": _count(text.count("?"), "question", "questions")
+        + ", "
+        + _count(len(_YOU.findall(text)), "use of 'you'", "uses of 'you'"),
+        "hedging": _count(len(_HEDGE.findall(text)), "hedge", "hedges"),
+        "caution": _count(refusals, "refusal or apology", "refusals or apologies")
+        + ", "
+        + _count(safety, "safety term", "safety terms"),
         "compliance": ("opens by agreeing" if _COMPLY_START.search(text) else "no agreeing opening")
-        + f", {len(_INSTRUCTION.findall(text))} instruction lines",
-        "harm": f"{len(_HARM.findall(text))} terms about harm or violence",
-        "examples": f"{len(_EXAMPLE.findall(text))} examples or code blocks",
-        "specificity": f"{len(_DIGIT.findall(text))} digits",
-        "warmth": f"{len(_EMPATHY.findall(text))} warm phrases, {text.count('!')} exclamations",
+        + ", "
+        + _count(len(_INSTRUCTION.findall(text)), "instruction line", "instruction lines"),
+        "harm": _count(len(_HARM.findall(text)), "term", "terms") + " about harm or violence",
+        "examples": _count(
+            len(_EXAMPLE.findall(text)), "example or code block", "examples or code blocks"
+        ),
+        "specificity": _count(len(_DIGIT.findall(text)), "digit", "digits"),
+        "warmth": _count(len(_EMPATHY.findall(text)), "warm phrase", "warm phrases")
+        + ", "
+        + _count(text.count("!"), "exclamation", "exclamations"),
         "relevance": "shares the request's words" if n else "empty",
     }

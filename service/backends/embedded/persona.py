@@ -161,8 +161,14 @@ def persona(
     values = findings(_VALUES)
     top = model.top_expert()
     if k and model.posterior[top] >= 0.5:
+        # About the user, in plain words: the profile's own label names training data.
+        who = (
+            "most users"
+            if labels[top].split("/")[-1] == "population"
+            else "one group of past users"
+        )
         share = model.posterior[top]
-        values.append(f"closest learnt preference profile: {labels[top]} (posterior {share:.2f})")
+        values.append(f"their past choices match those of {who} ({share:.0%} of the evidence)")
     if model.individual_weight >= 0.3:
         values.append(f"judged largely from their own {k} past choices")
     if model.named:
