@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -118,7 +119,15 @@ async def test_learnt_experts_rank_for_their_user(
     )
     task = ScoringTask((Message("user", "How should I boil an egg?"),), (long, short))
     [completion] = backend.generate_sync(SampleGroup("ind", user, history, task, 1, seed=1))
+    write = completion._write  # the chain's writer holds the sample's user models
+    assert isinstance(write, partial)
+    models, sample = write.args[:2]
     chain = parse_chain(completion.text, 2)
     assert isinstance(chain, EvaluationChain)
     assert chain.overall[wins] > chain.overall[1 - wins]
-    assert f"synthetic/profile-{1 if user == 'terse' else 2}" in chain.persona.values
+    # The history is identified as its own training user's, and the persona says so in plain
+    # words (never the profile's label).
+    top = backend._bank.labels[models[sample].top_expert()]
+    assert top == f"synthetic/profile-{1 if user == 'terse' else 2}"
+    assert "one group of past users" in chain.persona.values
+    assert "synthetic" not in chain.persona.values

@@ -4,8 +4,9 @@ Each expert (one per training user or user cluster, plus the population) is a li
 log-odds. A history's likelihood under each expert gives a posterior; the user's own history
 model (the mean chosen-minus-rejected direction per view, its scale chosen by leave-one-out
 likelihood) competes in the same posterior, so a user unlike every expert is still modelled.
-Everything works on a multiset of history rows (`counts`), so each Ind-N sample is a real
-bootstrap variation at the cost of a few small matrix products.
+Everything works on multisets of history rows (`counts`, one row per Ind-N sample), so each
+sample is a real bootstrap variation, and all of a call's samples are inferred together as
+arrays: a few small matrix products for the lot, not a few dozen numpy calls per sample.
 """
 
 from __future__ import annotations
