@@ -10,11 +10,13 @@ from service.api.schemas.score import (
     SampleCounts,
     SampleTrace,
     Trace,
+    TraceCriterion,
     TraceLevel,
     Traces,
 )
 from service.core.chain import ParseFailure
 from service.engine.aggregate import LevelTally, Sample
+from service.engine.explain import explain
 from service.engine.parsing import ScoredSample
 from service.engine.scorer import ScoreOutcome
 
@@ -59,10 +61,26 @@ def _summary(sample: Sample, mine: Mapping[int, int]) -> Trace:
     assert isinstance(sample.outcome, ScoredSample)
     chain = sample.outcome.chain()
     order = sample.order or tuple(range(len(chain.candidates)))
+    explained = explain(chain)
+    # Criteria that separate the candidates first (by weight), then the ones that do not.
+    rank = sorted(
+        range(len(chain.criteria)),
+        key=lambda j: (explained.separates[j] is False, -chain.criteria[j].weight),
+    )
+    criteria = [
+        TraceCriterion(**chain.criteria[j].model_dump(), separates=explained.separates[j])
+        for j in rank
+    ]
+    position = {c.name: p for p, c in enumerate(criteria)}
     candidates = sorted(
         (
-            CandidateTrace(index=mine[index], overall=round(c.overall, 4), criteria=list(c.scores))
-            for index, c in zip(order, chain.candidates, strict=True)
+            CandidateTrace(
+                index=mine[index],
+                overall=round(c.overall, 4),
+                why=why,
+                criteria=sorted(c.scores, key=lambda s: position.get(s.criterion, len(position))),
+            )
+            for index, c, why in zip(order, chain.candidates, explained.why, strict=True)
             if index in mine
         ),
         key=lambda t: t.index,
@@ -71,7 +89,7 @@ def _summary(sample: Sample, mine: Mapping[int, int]) -> Trace:
         level=sample.level,
         source=sample.source,
         persona=chain.persona,
-        criteria=list(chain.criteria),
+        criteria=criteria,
         candidates=candidates,
         flags=list(chain.flags),
     )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.core.criteria import criterion_key
 
 
 class _Frozen(BaseModel):
@@ -29,14 +31,32 @@ class Persona(_Frozen):
     values: str = Field("", description="Core values (accuracy, safety, creativity...).")
 
 
-class Criterion(_Frozen):
+class _Keyed(_Frozen):
+    """Fills `key` from the criterion's name when a backend gives none."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("key"):
+            name = data.get("name", data.get("criterion"))
+            if isinstance(name, str):
+                return {**data, "key": criterion_key(name)}
+        return data
+
+
+class Criterion(_Keyed):
     name: str
+    key: str = Field(
+        "other",
+        description="Stable vocabulary key (`length`, `warmth`...; `other`): aggregate on it.",
+    )
     weight: float = Field(description="Percentage weight; a chain's weights sum to 100.")
     description: str = Field("", description="What earns and what loses points on this criterion.")
 
 
-class CriterionScore(_Frozen):
+class CriterionScore(_Keyed):
     criterion: str
+    key: str = Field("other", description="The criterion's stable vocabulary key.")
     score: float = Field(ge=1, le=10, description="1 (poor) to 10 (excellent).")
     justification: str = ""
 

@@ -149,7 +149,16 @@ class SampleCounts(BaseModel):
 class CandidateTrace(BaseModel):
     index: int
     overall: float
-    criteria: list[CriterionScore]
+    why: str = Field(description="One line: the rank and the criterion that decided it.")
+    criteria: list[CriterionScore] = Field(description="In the order of the trace's `criteria`.")
+
+
+class TraceCriterion(Criterion):
+    separates: bool | None = Field(
+        description="The candidates' scores on it differ by half a point or more (null: one "
+        "candidate). Criteria that separate come first, by weight; the others explain nothing "
+        "about the ranking, however heavy."
+    )
 
 
 class Trace(BaseModel):
@@ -158,7 +167,7 @@ class Trace(BaseModel):
     level: Literal["ind", "pro"]
     source: str
     persona: Persona
-    criteria: list[Criterion]
+    criteria: list[TraceCriterion]
     candidates: list[CandidateTrace]
     flags: list[str]
 
