@@ -25,7 +25,7 @@ from service.api.batch import BatchService
 from service.api.errors import install_error_handlers
 from service.api.middleware import MetricsMiddleware, RequestIdMiddleware
 from service.api.openrlhf import OpenRLHFService
-from service.api.routes import admin, health, metrics, openrlhf, score, users
+from service.api.routes import admin, health, metrics, openrlhf, score, ui, users
 from service.api.serving import ScoreService
 from service.api.state import AppState
 from service.api.users import UserService
@@ -214,4 +214,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(metrics.router)
+    app.include_router(ui.router)
     return app
