@@ -14,6 +14,7 @@ import json
 import math
 from typing import Any
 
+from service.api.schemas.compare import CompareRequest
 from service.api.schemas.openrlhf import RewardRequest
 from service.api.schemas.score import ScoreRequest
 from service.core.config import Settings
@@ -56,3 +57,8 @@ def batch_cost(items: list[dict[str, Any]], settings: Settings) -> int:
 def reward_cost(request: RewardRequest, settings: Settings) -> int:
     samples = _samples(None, settings)
     return sum(_units(samples, len(q)) for q in request.query) if request.query else 1
+
+
+def compare_cost(request: CompareRequest, settings: Settings) -> int:
+    """What its rows would cost as /v1/score calls."""
+    return sum(score_cost(row.score_request(request.scaling), settings) for row in request.rows)

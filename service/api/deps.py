@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.api.auth import Gatekeeper, Principal
 from service.api.batch import BatchService
+from service.api.comparing import CompareService
 from service.api.openrlhf import OpenRLHFService
 from service.api.serving import ScoreService
 from service.api.state import AppState
@@ -47,6 +48,10 @@ async def get_batch_service(request: Request) -> BatchService:
     return app_state(request).batch_service
 
 
+async def get_compare_service(request: Request) -> CompareService:
+    return app_state(request).compare_service
+
+
 async def get_openrlhf_service(request: Request) -> OpenRLHFService:
     return app_state(request).openrlhf_service
 
@@ -79,10 +84,12 @@ StateDep = Annotated[AppState, Depends(get_state)]
 GatekeeperDep = Annotated[Gatekeeper, Depends(get_gatekeeper)]
 ScoreCaller = Annotated[Principal, Depends(_caller("score"))]
 UsersCaller = Annotated[Principal, Depends(_caller("users"))]
+CompareCaller = Annotated[Principal, Depends(_caller("compare"))]
 AdminCaller = Annotated[Principal, Depends(_caller("admin"))]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ScoreServiceDep = Annotated[ScoreService, Depends(get_score_service)]
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 BatchServiceDep = Annotated[BatchService, Depends(get_batch_service)]
+CompareServiceDep = Annotated[CompareService, Depends(get_compare_service)]
 OpenRLHFServiceDep = Annotated[OpenRLHFService, Depends(get_openrlhf_service)]
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

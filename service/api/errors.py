@@ -45,6 +45,13 @@ KEYED = {
     429: "Over the key's request rate, cost budget or concurrency bound (see Retry-After)",
 }
 
+# What every route that takes a JSON body can answer (`service.api._json_route`).
+JSON_BODY = {
+    400: "Body is not JSON",
+    413: "Body too large",
+    415: "Body is not `application/json`",
+}
+
 
 def responses(codes: dict[int, str]) -> dict[int | str, dict[str, object]]:
     """OpenAPI `responses=` for a route: each status it can return, with the envelope."""

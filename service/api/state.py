@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from service.api.auth import Gatekeeper
 from service.api.batch import BatchService
+from service.api.comparing import CompareService
 from service.api.openrlhf import OpenRLHFService
 from service.api.serving import ScoreService
 from service.api.users import UserService
@@ -25,6 +26,7 @@ class AppState:
     score_service: ScoreService
     user_service: UserService
     batch_service: BatchService
+    compare_service: CompareService
     openrlhf_service: OpenRLHFService
     idempotency: Idempotency
     gatekeeper: Gatekeeper

@@ -15,7 +15,7 @@ from service.api.deps import (
     ScoreCaller,
     ScoreServiceDep,
 )
-from service.api.errors import KEYED
+from service.api.errors import JSON_BODY, KEYED
 from service.api.errors import responses as errors
 from service.api.schemas.batch import BatchRequest, BatchResponse
 from service.api.schemas.score import ScoreRequest, ScoreResponse
@@ -25,9 +25,7 @@ router = APIRouter(route_class=JSONBodyRoute, tags=["scoring"])
 
 _COMMON = {
     **KEYED,
-    400: "Body is not JSON",
-    413: "Body too large",
-    415: "Body is not `application/json`",
+    **JSON_BODY,
     422: "Invalid request (the envelope names the field)",
     503: "Loading, or backend or store unavailable (see Retry-After)",
 }
