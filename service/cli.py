@@ -1,4 +1,5 @@
-"""`pgenrm`: the command line (serve, keys new, eval, train-embedded, prototypes learn)."""
+"""`pgenrm`: the command line (serve, keys new, eval, compare, train-embedded, prototypes
+learn)."""
 
 from __future__ import annotations
 
@@ -123,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="pairwise accuracy on preference rows")
     eval_command.add_arguments(evaluate)
     evaluate.set_defaults(run=eval_command.run)
+
+    from service.offline.comparison import command as compare_command
+
+    ab = commands.add_parser("compare", help="A/B comparison of response variants over users")
+    compare_command.add_arguments(ab)
+    ab.set_defaults(run=compare_command.run)
 
     from service.offline.embedded_training import command as train_command
 

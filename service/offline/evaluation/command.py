@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from service.core.rows import DataError, load_rows
+from service.offline._local import add_engine_arguments, start_local
 from service.offline.evaluation.harness import DERIVED_TAGS, EvalConfig, evaluate
 from service.offline.evaluation.report import parse_grid, setting_name, write_grid, write_json
 from service.offline.evaluation.scorers import EngineScorer, HttpScorer, PairScorer
@@ -25,9 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ind", type=int, default=8, help="individual-level samples (Ind-N)")
     parser.add_argument("--pro", type=int, default=0, help="prototype-level samples (Pro-M)")
     parser.add_argument("--grid", help='several IND:PRO settings, e.g. "0:0,8:0,8:4,16:8"')
-    parser.add_argument("--backend", help="backend to evaluate (default: PGENRM_BACKEND)")
     parser.add_argument("--url", help="score through a running server's /v1/score instead")
-    parser.add_argument("--prototypes", type=Path, help="prototype artefact root (for --pro)")
     parser.add_argument("--limit", type=int, help="score a seeded random subset of N pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -36,30 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="pairs in flight")
     parser.add_argument("--out", type=Path, help="directory for results JSON (and grid table/plot)")
     parser.add_argument("--json", action="store_true", help="print one JSON object last on stdout")
-    parser.add_argument("--embed-cache", type=Path, help="embedding cache file (default: ~/.cache)")
-    parser.add_argument("--no-embed-cache", action="store_true", help="embed everything afresh")
     parser.add_argument("--no-progress", action="store_true")
+    add_engine_arguments(parser)
 
 
 async def _local_scorer(args: argparse.Namespace) -> PairScorer:
-    from service.app import build_state, load_prototypes
-    from service.core.config import Settings
-    from service.core.embedder import default_disk_cache
-
-    # a batch job's whole corpus stays in memory (500,000 vectors: ~1 GB)
-    overrides: dict[str, Any] = {"embedder_cache_size": 500_000, "embedder_cache_bytes": 1 << 30}
-    if not args.no_embed_cache:
-        overrides["embedder_disk_cache"] = args.embed_cache or default_disk_cache()
-    if args.backend:
-        overrides["backend"] = args.backend
-    if args.prototypes:
-        overrides["prototypes_dir"] = args.prototypes
-        overrides["prototypes_watch_s"] = 0
-    state = build_state(Settings(**overrides))
-    await state.engine.start()
-    if args.prototypes:
-        await load_prototypes(state)
-    return EngineScorer(state.engine)
+    return EngineScorer((await start_local(args)).engine)
 
 
 def _say(text: str) -> None:
