@@ -73,10 +73,13 @@ def test_short_lover_gets_a_heavy_conciseness_criterion_and_says_so(
     assert sum(weights.values()) == pytest.approx(100)
     assert weights.get("Conciseness", 0) >= 15
     assert "Conciseness" in sorted(weights, key=weights.__getitem__)[-2:]
-    assert "shorter one in 4 of 4" in chain.persona.content_structure
+    assert (
+        "in 4 of 4 past choices, the answer they chose was shorter"
+        in chain.persona.content_structure
+    )
     long_lover = chains(backend, "long", 1, LONG, SHORT)[0]
     assert "Thoroughness" in {c.name for c in long_lover.criteria}
-    assert "longer one in 4 of 4" in long_lover.persona.content_structure
+    assert "the answer they chose was longer" in long_lover.persona.content_structure
 
 
 def test_criterion_scores_explain_the_overall(backend: EmbeddedBackend) -> None:

@@ -28,6 +28,7 @@ from service.backends.embedded.params import EmbeddedParams
 from service.backends.embedded.rubric import PlannedCriterion, plan
 from service.backends.embedded.usermodel import (
     CONTENT,
+    WORDING,
     ExpertBank,
     PreparedHistory,
     UserModels,
@@ -251,7 +252,7 @@ class EmbeddedBackend(Backend):
             weights = [c.weight for c in criteria]
             overall = tuple(final_score([c.scores[i] for c in criteria], weights) for i in range(n))
             # The chain text is written only if a trace reads it; `overall` is what it says.
-            write = partial(self._chain, models, b, criteria, task.candidates, k)
+            write = partial(self._chain, models, b, criteria, task.candidates, task.prompt, k)
             out.append(
                 Completion(finish_reason="stop", overall=overall, write=write, utility=utility)
             )
@@ -275,21 +276,32 @@ class EmbeddedBackend(Backend):
         b: int,
         planned: list[PlannedCriterion],
         texts: Sequence[str],
+        prompt: str,
         k: int,
     ) -> str:
         model = models[b]
-        facts = [style_facts(t) for t in texts]
+        facts = [style_facts(t, prompt) for t in texts]
         criteria = []
         for c in planned:
             name, description = words.criterion_text(c.key, c.direction)
-            criteria.append(Criterion(name=name, weight=c.weight, description=description))
+            criteria.append(
+                Criterion(name=name, key=c.key, weight=c.weight, description=description)
+            )
         candidates = []
         for i, fact in enumerate(facts):
             row = tuple(
                 CriterionScore(
                     criterion=criterion.name,
+                    key=c.key,
                     score=float(c.scores[i]),
-                    justification=words.justification(_fact(c.key, fact), float(c.standardised[i])),
+                    justification=words.justification(
+                        c.key,
+                        c.direction,
+                        _fact(c.key, fact),
+                        [float(s) for s in c.scores],
+                        i,
+                        float(c.standardised[i]),
+                    ),
                 )
                 for c, criterion in zip(planned, criteria, strict=True)
             )
@@ -322,4 +334,4 @@ def _decode(raw: bytes | None) -> TextViews | None:
 def _fact(key: str, facts: dict[str, str]) -> str:
     if key in facts:
         return facts[key].capitalize()
-    return "Its content" if key == CONTENT else "Its wording"
+    return "Its content" if key == CONTENT else "Its wording" if key == WORDING else "Its text"

@@ -228,12 +228,12 @@ def style_matrix(texts: Sequence[str], prompts: Sequence[str] | None = None) -> 
     return np.array(rows, dtype=np.float64).reshape(len(texts), len(STYLE_FEATURES))
 
 
-def style_facts(text: str) -> dict[str, str]:
+def style_facts(text: str, prompt: str = "") -> dict[str, str]:
     """Human-readable counts behind each criterion, for justifications."""
-    key = digest(text)
+    key = digest(prompt + "\x00" + text)
     facts = _FACTS.get(key)
     if facts is None:
-        facts = _style_facts(text)
+        facts = _style_facts(text, prompt)
         _FACTS.put(key, facts)
     return dict(facts)
 
@@ -247,8 +247,11 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _style_facts(text: str) -> dict[str, str]:
-    n = len(_WORD.findall(text))
+def _style_facts(text: str, prompt: str) -> dict[str, str]:
+    words = _WORD.findall(text)
+    n = len(words)
+    asked = {w.lower() for w in _WORD.findall(prompt)}
+    shared = len(asked & {w.lower() for w in words})
     informal = len(_CONTRACTION.findall(text)) + len(_INFORMAL.findall(text))
     refusals, safety = len(_REFUSAL.findall(text)), len(_SAFETY.findall(text))
     return {
@@ -277,5 +280,9 @@ def _style_facts(text: str) -> dict[str, str]:
         "warmth": _count(len(_EMPATHY.findall(text)), "warm phrase", "warm phrases")
         + ", "
         + _count(text.count("!"), "exclamation", "exclamations"),
-        "relevance": "shares the request's words" if n else "empty",
+        "relevance": (
+            f"takes up {shared} of the request's {_count(len(asked), 'word', 'words')}"
+            if asked
+            else "no request to compare with"
+        ),
     }

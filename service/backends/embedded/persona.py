@@ -12,127 +12,96 @@ import numpy as np
 from service.backends.embedded.rubric import NEUTRAL, PlannedCriterion
 from service.backends.embedded.usermodel import CONTENT, WORDING, UserModel
 from service.core.chain import Persona
+from service.core.criteria import EMBEDDED
 
-# key -> (name, earns/loses) when the user wants more of it, and when less.
-_CRITERIA: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
-    "length": (
-        ("Thoroughness", "Earns points for complete, detailed answers; loses them for terse ones."),
-        ("Conciseness", "Earns points for short, direct answers; loses them for padding."),
-    ),
-    "structure": (
-        (
-            "Clear structure",
-            "Earns points for lists, steps and headings; loses them for walls of text.",
-        ),
-        ("Flowing prose", "Earns points for connected prose; loses them for lists and headings."),
-    ),
-    "formality": (
-        ("Formal register", "Earns points for precise, formal wording; loses them for slang."),
-        ("Conversational tone", "Earns points for a relaxed voice; loses them for stiffness."),
-    ),
-    "warmth": (
-        ("Warmth", "Earns points for empathy, enthusiasm and a personal voice."),
-        ("Neutral tone", "Earns points for an impersonal, even tone; loses them for gushing."),
-    ),
-    "engagement": (
-        ("Engagement", "Earns points for addressing the user and asking follow-up questions."),
-        ("Directness", "Earns points for answering outright; loses them for questions back."),
-    ),
-    "hedging": (
-        ("Nuance", "Earns points for qualified, careful claims; loses them for overconfidence."),
-        ("Confidence", "Earns points for clear, committed answers; loses them for hedging."),
-    ),
-    "caution": (
-        ("Caution and safety", "Earns points for caveats, safety advice and refusing harm."),
-        ("Straight answers", "Earns points for answering without apologies or disclaimers."),
-    ),
-    "compliance": (
-        ("Willingness to help", "Earns points for taking the request on and giving steps."),
-        ("Restraint", "Earns points for declining to simply do what was asked."),
-    ),
-    "harm": (
-        ("Frankness", "Earns points for engaging frankly with sensitive or violent topics."),
-        ("Harmlessness", "Earns points for keeping clear of harmful or violent content."),
-    ),
-    "examples": (
-        (
-            "Concrete examples",
-            "Earns points for examples, cases and code; loses them for abstraction.",
-        ),
-        ("Focus", "Earns points for staying on the point; loses them for digressions."),
-    ),
-    "specificity": (
-        ("Specificity", "Earns points for figures, names and varied, precise vocabulary."),
-        ("Simplicity", "Earns points for plain, general wording; loses them for detail overload."),
-    ),
-    "relevance": (
-        ("Relevance", "Earns points for addressing what was asked; loses them for drifting."),
-        ("Breadth", "Earns points for context beyond the literal question."),
-    ),
-    CONTENT: (
-        (
-            "Content like past choices",
-            "Earns points for content like the answers this user chose; loses them for content "
-            "like the answers they rejected.",
-        ),
-    )
-    * 2,
-    NEUTRAL: (
-        (
-            "No distinguishing feature",
-            "The candidates do not differ on anything this user's preferences weigh.",
-        ),
-    )
-    * 2,
-    WORDING: (
-        (
-            "Wording this user favours",
-            "Earns points for the vocabulary and phrasing of answers this user chose.",
-        ),
-    )
-    * 2,
-}
+# key -> how a text sits on the criterion when it has more of it, and when less.
 _MORE_LESS = {
     "length": ("longer", "shorter"),
     "structure": ("more structured", "less structured"),
     "formality": ("more formal", "more casual"),
-    "warmth": ("warmer", "more neutral"),
+    "warmth": ("warmer", "more even in tone"),
     "engagement": ("more engaging", "more direct"),
     "hedging": ("more nuanced", "more confident"),
-    "caution": ("more cautious", "less hedged"),
+    "caution": ("more cautious", "less hedged with caveats"),
     "compliance": ("more obliging", "more restrained"),
-    "harm": ("franker", "more harmless"),
-    "examples": ("more example-rich", "more focused"),
+    "harm": ("franker about harm", "further from harmful content"),
+    "examples": ("richer in examples", "sparer with examples"),
     "specificity": ("more specific", "simpler"),
-    "relevance": ("more on-topic", "broader"),
+    "relevance": ("closer to the request's words", "more in its own words"),
+    CONTENT: ("closer to answers this user chose", "further from answers this user chose"),
+    WORDING: ("worded more like answers this user chose", "worded less like them"),
+}
+# What a persona sentence says a user prefers, per key and direction.
+_PREFERS = {
+    "length": ("longer, more detailed answers", "shorter answers"),
+    "structure": ("structured answers (lists, steps, headings)", "flowing prose over lists"),
+    "formality": ("a formal register", "a casual, conversational tone"),
+    "warmth": ("a warm, personal tone", "an even, impersonal tone"),
+    "engagement": ("answers that engage them and ask back", "direct answers without questions"),
+    "hedging": ("nuanced, qualified claims", "confident, committed answers"),
+    "caution": ("caution and safety advice", "answers without disclaimers"),
+    "compliance": ("answers that take the request on", "restraint over simply complying"),
+    "harm": ("frank engagement with sensitive topics", "answers that keep clear of harm"),
+    "examples": ("concrete examples", "answers without examples"),
+    "specificity": ("specific, detailed wording", "plain, simple wording"),
+    "relevance": ("answers that stay on the request's words", "answers in their own words"),
 }
 _STYLE = ("formality", "warmth", "engagement")
 _CONTENT = ("length", "structure", "examples", "specificity")
 _VALUES = ("caution", "compliance", "harm", "hedging", "relevance")
 _MATTERS = 8  # % weight from which a criterion is worth a persona sentence
+_SEPARATES = 0.5  # score points between candidates worth calling a difference (explain.py)
 
 
 def criterion_text(key: str, direction: float) -> tuple[str, str]:
-    more, less = _CRITERIA[key]
+    more, less = EMBEDDED[key]
     return more if direction >= 0 else less
 
 
-def justification(fact: str, standardised: float) -> str:
+def justification(
+    key: str, direction: float, fact: str, scores: list[float], i: int, standardised: float
+) -> str:
+    """The measured fact, then where candidate `i` sits against the other candidates, in the
+    words of the side its score is on: the higher-scored one always reads as the side this user
+    prefers, so a justification never contradicts its score."""
+    if key == NEUTRAL:
+        return "The candidates do not differ on what this user's preferences weigh."
+    more, less = _MORE_LESS[key]
+    wanted, unwanted = (more, less) if direction >= 0 else (less, more)
+    others = [s for j, s in enumerate(scores) if j != i]
+    if others:
+        above = sum(scores[i] - s >= _SEPARATES for s in others)
+        below = sum(s - scores[i] >= _SEPARATES for s in others)
+        if not above and not below:
+            return f"{fact}: level with {_them(len(others), len(others))} on this."
+        if above and below:
+            return (
+                f"{fact}: {wanted} than {_them(above, len(others))}, as this user prefers, "
+                f"but {unwanted} than {_them(below, len(others))}."
+            )
+        if above:
+            return f"{fact}: {wanted} than {_them(above, len(others))}, as this user prefers."
+        return f"{fact}: {unwanted} than {_them(below, len(others))}, which this user likes less."
     if standardised > 0.5:
-        verdict = "fits this user's preference"
-    elif standardised < -0.5:
-        verdict = "works against this user's preference"
-    else:
-        verdict = "about average for this user"
-    return f"{fact}; {verdict}."
+        return f"{fact}: {wanted} than this user's typical answer, as they prefer."
+    if standardised < -0.5:
+        return f"{fact}: {unwanted} than this user's typical answer, which they like less."
+    return f"{fact}: about this user's typical answer."
+
+
+def _them(n: int, of: int) -> str:
+    if of == 1:
+        return "the other candidate"
+    return "the other candidates" if n == of else f"{n} of the other {of} candidates"
 
 
 def _finding(model: UserModel, c: PlannedCriterion, k: int) -> str | None:
-    if c.weight < _MATTERS or c.key not in _MORE_LESS:
+    if c.weight < _MATTERS or c.key not in _PREFERS:
         return None
-    word = _MORE_LESS[c.key][0 if c.direction > 0 else 1]
+    side = 0 if c.direction > 0 else 1
+    what, word = _PREFERS[c.key][side], _MORE_LESS[c.key][side]
     if k == 0:
-        return f"prefers {word} answers (learnt prior)"
+        return f"prefers {what} (learnt prior)"
     # The contribution already carries the user's direction: chosen above rejected = agreement.
     part = model.contributions[c.key]
     gap = part[:k] - part[k : 2 * k]
@@ -141,7 +110,9 @@ def _finding(model: UserModel, c: PlannedCriterion, k: int) -> str | None:
     if moved.sum() >= 2 and agree < 0.6 * moved.sum():
         return None  # only confident conclusions, as the P-GenRM prompt asks
     total = int(moved.sum())
-    return f"prefers {word} answers (chose the {word} one in {agree} of {total} comparisons)"
+    if not total:  # none of their pairs differs on it: the evidence is users like them
+        return f"prefers {what} (as users with their choices do)"
+    return f"prefers {what} (in {agree} of {total} past choices, the answer they chose was {word})"
 
 
 def _sentence(parts: list[str | None], fallback: str) -> str:
