@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from service.core.config import Settings
 from service.core.criteria import KEYS
 from service.core.embedder import Embedder
 from tests.helpers import LONG, SHORT, api_keys, bearer, history_json, wait_ready
+from tests.prototypes.tiny import write_tiny_artefact
 
 Body = dict[str, Any]
 PROMPTS = ("How long should I steep green tea?", "How do I brew oolong?", "Tea?")
@@ -180,3 +182,17 @@ def test_the_openapi_documents_the_answer(client: TestClient) -> None:
         "/Comparison"
     )
     assert {"403", "422"} <= set(post["responses"])
+
+
+def test_with_prototypes_the_default_segment_is_the_nearest_prototype(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    write_tiny_artefact(tmp_path / "protos")
+    with start(embedder, prototypes_dir=tmp_path / "protos", prototypes_watch_s=0) as c:
+        wait_ready(c)
+        r = c.post("/v1/compare", json={"rows": rows(), "scaling": {"ind": 2, "pro": 2}})
+    assert r.status_code == 200, r.text
+    report = Comparison.model_validate(r.json())
+    assert report.segment == "prototype"
+    groups = {s.group for s in report.pairs if s.scope == "segment"}
+    assert groups and all(g.startswith("prototype-") for g in groups)

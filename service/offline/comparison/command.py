@@ -65,7 +65,9 @@ def parse_row(data: dict[str, Any]) -> Row:
     try:
         return to_row(CompareRow.model_validate(data))
     except ValidationError as error:
-        raise ValueError(validation_error(error.errors()).message) from None
+        # a problem of the whole row is the API's `body`; a file's line says it by its number
+        message = validation_error(error.errors()).message.removeprefix("`body`: ")
+        raise ValueError(message) from None
 
 
 async def _scorer(args: argparse.Namespace, stack: AsyncExitStack) -> RowScorer:
