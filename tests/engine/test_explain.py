@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from service.core.chain import CandidateEvaluation, Criterion, CriterionScore, EvaluationChain
 from service.core.criteria import EMBEDDED, KEYS, criterion_key
 from service.engine.explain import explain, weighted_by_key
+from service.engine.parsing import parse_chain
+
+GOLDEN = Path(__file__).parent / "golden"
 
 
 def chain(criteria: list[tuple[str, float]], scores: list[list[float]]) -> EvaluationChain:
@@ -39,6 +45,9 @@ def chain(criteria: list[tuple[str, float]], scores: list[list[float]]) -> Evalu
         ("Zorblax", "other"),
         ("Clear structure", "structure"),
         ("Own words", "relevance"),
+        ("Budget Friendliness", "other"),
+        ("Motivational Tone", "warmth"),
+        ("Plain-Language Explanation", "clarity"),
     ],
 )
 def test_free_criterion_names_map_to_the_vocabulary(name: str, key: str) -> None:
@@ -83,3 +92,24 @@ def test_weighted_by_key_sums_to_the_overall_and_merges_shared_keys() -> None:
     assert rows[0] == pytest.approx({"length": 3.6, "humor": 1.0})
     for row, candidate in zip(rows, c.candidates, strict=True):
         assert sum(row.values()) == pytest.approx(candidate.overall)
+
+
+def test_an_llm_judges_chains_get_keys_and_explanations_from_the_parser() -> None:
+    """The golden samples are real-looking 8B judge outputs with free criterion names."""
+    expected = json.loads((GOLDEN / "expected.json").read_text())
+    keys: list[str] = []
+    for name, spec in expected.items():
+        if "criteria" not in spec:
+            continue
+        chain = parse_chain((GOLDEN / name).read_text(encoding="utf-8"), spec["n_candidates"])
+        assert isinstance(chain, EvaluationChain), name
+        for criterion in chain.criteria:
+            assert criterion.key == criterion_key(criterion.name) and criterion.key in KEYS
+            keys.append(criterion.key)
+        for candidate in chain.candidates:
+            assert [s.key for s in candidate.scores] == [
+                c.key for c in chain.criteria if c.name in {s.criterion for s in candidate.scores}
+            ]
+        assert len(explain(chain).why) == spec["n_candidates"]
+    assert len(keys) >= 40
+    assert keys.count("other") < len(keys) / 2  # most free names land on a shared key
