@@ -184,3 +184,32 @@ def test_every_worker_down_with_fallback_is_degraded(fresh: tuple[Simulator, Sim
         assert client.get("/readyz").json()["status"] == "degraded"
         out = client.post("/v1/score", json=body).json()
         assert out["degraded"] is True and out["backend"] == "embedded"
+
+
+def test_an_llm_judges_trace_has_the_same_fields_as_the_embedded_ones(
+    fresh: tuple[Simulator, Simulator],
+) -> None:
+    """Free criterion names map to vocabulary keys; `separates` and `why` come from the chain."""
+    body = {
+        "user_id": "u",
+        "history": [
+            {"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
+            for p in prefers("short")
+        ],
+        "prompt": "How long should I steep green tea?",
+        "candidates": [LONG, SHORT],
+        "scaling": {"ind": 4},
+    }
+    with TestClient(create_app(api_settings(*fresh))) as client:
+        wait_ready(client)
+        r = client.post("/v1/score", json=body)
+    assert r.status_code == 200, r.text
+    trace = r.json()["traces"]["summary"]
+    keys = {c["name"]: c["key"] for c in trace["criteria"]}
+    assert keys["Conciseness"] == "length" and keys["Relevance"] == "relevance", keys
+    assert all(isinstance(c["separates"], bool) for c in trace["criteria"])
+    flags = [c["separates"] for c in trace["criteria"]]
+    assert flags == sorted(flags, reverse=True)  # separating criteria first
+    for candidate in trace["candidates"]:
+        assert candidate["why"].startswith(("Ranked 1 of 2", "Ranked 2 of 2", "Level with"))
+        assert [s["key"] for s in candidate["criteria"]] == [c["key"] for c in trace["criteria"]]
