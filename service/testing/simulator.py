@@ -38,6 +38,7 @@ from service.testing._simulator_chains import (
     render_structured,
 )
 from service.testing._simulator_chains import render_text as render_free_text
+from service.testing._simulator_critique import answer as critique_answer
 from service.testing._simulator_requests import (
     SimulatorError,
     chat_messages,
@@ -237,16 +238,21 @@ class Simulator:
             digest = hashlib.blake2b(
                 json.dumps(messages, sort_keys=True).encode(), digest_size=16
             ).hexdigest()
-            evaluator = Evaluator(parse_prompt(text))
+            critique = critique_answer(text)  # the critic's prompts get their own answer
+            evaluator = Evaluator(parse_prompt(text)) if critique is None else None
             greedy = temperature == 0.0  # like greedy decoding: every choice the same
             max_tokens = body.get("max_tokens")
             choices, lengths = [], []
             for index, (malformed, kind, stringy) in enumerate(per_choice):
                 rng = random.Random(f"{digest}:{seed}:{0 if greedy else index}")
-                sample = evaluator.choice(rng, s.noise * min(temperature, 2.0))
-                as_string = stringy < s.string_score_rate
-                render = render_structured if structured else render_free_text
-                content, finish = render(evaluator, sample, string_scores=as_string), "stop"
+                if evaluator is not None:
+                    sample = evaluator.choice(rng, s.noise * min(temperature, 2.0))
+                    as_string = stringy < s.string_score_rate
+                    render = render_structured if structured else render_free_text
+                    content = render(evaluator, sample, string_scores=as_string)
+                else:
+                    content = critique or ""
+                finish = "stop"
                 if malformed < s.malformed_rate:
                     kinds = s.malformed_kinds
                     content, finish = malform(kinds[int(kind * len(kinds))], content, rng)

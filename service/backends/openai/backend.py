@@ -5,6 +5,7 @@ Requests for one routing key (the user, or the neighbour whose history a prototy
 uses) go to the same worker for its prefix cache, failing over along the key's rendezvous
 order. Retries, with jittered exponential backoff, only on connect errors, timeouts, 429 and
 5xx; a 4xx is the request's fault and is never retried. The gateway never imports vllm.
+`complete` sends other tasks' chats (the critic's) the same way.
 """
 
 from __future__ import annotations
@@ -151,13 +152,42 @@ class OpenAIBackend(Backend):
         return body
 
     async def generate(self, group: SampleGroup) -> list[Completion]:
+        # Route by whose history fills the prompt: that worker's prefix cache holds it.
+        key = group.user_id if group.level == "ind" else f"{group.user_id}\x1f{group.source}"
+        data = await self._send(self.request_body(group), key)
+        return self._completions(data, group.n, markers=self.options.structured != "off")
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        key: str,
+        temperature: float = 0.0,
+        seed: int = 0,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        """One chat completion for another task than a chain (the critic's extraction and
+        matching), through the same routing, retries and failover; its text as written."""
+        o = self.options
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "n": 1,
+            "temperature": temperature,
+            "top_p": o.top_p,
+            "max_tokens": o.max_tokens,
+            "seed": seed % (2**31),
+            **(extra or {}),
+        }
+        choices = self._completions(await self._send(body, key), 1, markers=False)
+        return choices[0].text if choices else ""
+
+    async def _send(self, body: dict[str, Any], key: str) -> dict[str, Any]:
+        """The answer of the first worker in `key`'s order that gives one."""
         if self.pool is None or self._client is None:
             raise BackendError("unavailable", "the OpenAI backend is not started")
         if self._known_model() is None:
             raise BackendError("unavailable", "no worker has listed its model at /v1/models yet")
-        body = self.request_body(group)
-        # Route by whose history fills the prompt: that worker's prefix cache holds it.
-        key = group.user_id if group.level == "ind" else f"{group.user_id}\x1f{group.source}"
         workers = self.pool.route(key)
         if not workers:
             raise BackendError("unavailable", "every worker is down or its circuit is open")
@@ -165,12 +195,10 @@ class OpenAIBackend(Backend):
         async with self._gate:
             for worker in workers:
                 try:
-                    data = await self._with_retries(worker, body)
+                    return await self._with_retries(worker, body)
                 except _Retryable as error:
                     failures.append(error)
                     log.warning("worker %s failed: %s", worker.url, error.detail)
-                    continue
-                return self._completions(data, group.n)
         detail = "; ".join(f.detail for f in failures)
         if all(f.dead for f in failures):  # nobody answered: the fleet is down
             raise BackendError("unavailable", f"no worker reachable ({detail})")
@@ -244,13 +272,13 @@ class OpenAIBackend(Backend):
             ) from error
         return data
 
-    def _completions(self, data: dict[str, Any], n: int) -> list[Completion]:
+    def _completions(self, data: dict[str, Any], n: int, *, markers: bool) -> list[Completion]:
         choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
         out = []
         for choice in choices[:n]:
             message = choice.get("message") or {}
             text = message.get("content") or ""
-            if self.options.structured != "off" and text.strip():
+            if markers and text.strip():
                 text = f"<JSON_START>\n{text}\n<JSON_END>"  # constrained output is the JSON alone
             out.append(Completion(text=text, finish_reason=choice.get("finish_reason")))
         return out

@@ -78,14 +78,18 @@ def chain_schema(n_candidates: int) -> dict[str, Any]:
 
 def structured_fields(mode: str, n_candidates: int) -> dict[str, Any]:
     """Request fields for `mode` ("structured_outputs" = vLLM's, "response_format" = OpenAI's)."""
-    schema = chain_schema(n_candidates)
+    return constrained(mode, "evaluation_chain", chain_schema(n_candidates))
+
+
+def constrained(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The request fields that constrain the output to `schema` in `mode` ("off": none)."""
     if mode == "structured_outputs":
         return {"structured_outputs": {"json": schema}}
     if mode == "response_format":
         return {
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": "evaluation_chain", "schema": schema},
+                "json_schema": {"name": name, "schema": schema},
             }
         }
     return {}
