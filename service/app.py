@@ -23,10 +23,21 @@ from service.api._security_headers import SecurityHeadersMiddleware
 from service.api.auth import Gatekeeper
 from service.api.batch import BatchService
 from service.api.comparing import CompareService
+from service.api.critiquing import CritiqueService
 from service.api.errors import install_error_handlers
 from service.api.middleware import MetricsMiddleware, RequestIdMiddleware
 from service.api.openrlhf import OpenRLHFService
-from service.api.routes import admin, compare, health, metrics, openrlhf, score, ui, users
+from service.api.routes import (
+    admin,
+    compare,
+    critique,
+    health,
+    metrics,
+    openrlhf,
+    score,
+    ui,
+    users,
+)
 from service.api.serving import ScoreService
 from service.api.state import AppState
 from service.api.users import UserService
@@ -39,6 +50,7 @@ from service.engine.scorer import EngineOptions, ScoringEngine
 from service.factory import (
     build_backend,
     build_caches,
+    build_critic,
     build_embedded,
     build_fallback,
     build_groups,
@@ -89,6 +101,7 @@ def build_state(
         user_service=UserService(users, caches, engine, settings),
         batch_service=BatchService(scorer, settings),
         compare_service=CompareService(scorer),
+        critique_service=CritiqueService(build_critic(backend, embedded), settings),
         openrlhf_service=OpenRLHFService(scorer),
         idempotency=build_idempotency(settings),
         gatekeeper=Gatekeeper(keyring, build_limiter(settings), settings),
@@ -212,6 +225,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, every line has the id
     app.include_router(score.router)
     app.include_router(compare.router)
+    app.include_router(critique.router)
     app.include_router(users.router)
     app.include_router(openrlhf.router)
     app.include_router(health.router)

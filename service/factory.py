@@ -8,8 +8,10 @@ from __future__ import annotations
 from functools import partial
 
 from service.backends.embedded.backend import EmbeddedBackend
+from service.backends.embedded.critic import EmbeddedCritic
 from service.backends.embedded.params import load_params
 from service.backends.openai.backend import OpenAIBackend, OpenAIOptions
+from service.backends.openai.critic import OpenAICritic
 from service.cache.memory import MemoryStore
 from service.cache.redis import RedisStore
 from service.coordination.groups import GroupAssembler, MemoryGroups
@@ -21,6 +23,7 @@ from service.core.embedder import load_embedder
 from service.core.metrics import Metrics
 from service.engine.backend import Backend
 from service.engine.cache import Caches, Store
+from service.engine.critic import Critic
 from service.users.base import UserStore
 from service.users.redis import RedisUserStore
 from service.users.sqlite import SQLiteUserStore
@@ -119,3 +122,14 @@ def build_fallback(settings: Settings, caches: Caches | None = None) -> Backend 
     if settings.backend != "embedded" and settings.fallback_embedded:
         return build_embedded(settings, caches)
     return None
+
+
+def build_critic(backend: Backend, embedded: EmbeddedBackend | None) -> Critic | None:
+    """The critique reward's critic: the LLM itself when the backend is one, else the
+    embedded critic on the embedded backend's embedder (once it is loaded); None for a backend
+    of neither kind."""
+    if isinstance(backend, OpenAIBackend):
+        return OpenAICritic(backend)
+    if embedded is None:
+        return None
+    return EmbeddedCritic(provider=lambda: embedded.embedder if embedded.ready else None)

@@ -15,11 +15,14 @@ import math
 from typing import Any
 
 from service.api.schemas.compare import CompareRequest
+from service.api.schemas.critique import CritiqueRewardRequest
 from service.api.schemas.openrlhf import RewardRequest
 from service.api.schemas.score import ScoreRequest
 from service.core.config import Settings
 
 _CHARS_PER_UNIT = 1000
+# A critique reward is two argument extractions and one matching: three LLM calls at most.
+_CRITIQUE_SAMPLES = 3
 
 
 def _samples(scaling: Any, settings: Settings) -> int:
@@ -62,3 +65,12 @@ def reward_cost(request: RewardRequest, settings: Settings) -> int:
 def compare_cost(request: CompareRequest, settings: Settings) -> int:
     """What its rows would cost as /v1/score calls."""
     return sum(score_cost(row.score_request(request.scaling), settings) for row in request.rows)
+
+
+def critique_cost(request: CritiqueRewardRequest, settings: Settings) -> int:
+    """Three calls over the body's text (the body's JSON size stands for it)."""
+    return _units(_CRITIQUE_SAMPLES, len(request.model_dump_json()))
+
+
+def critique_batch_cost(items: list[dict[str, Any]], settings: Settings) -> int:
+    return sum(_units(_CRITIQUE_SAMPLES, len(json.dumps(item))) for item in items)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from service.api.errors import ErrorBody, validation_error
 from service.api.schemas.batch import BatchItem, BatchRequest, BatchResponse
-from service.api.schemas.score import ScoreRequest
+from service.api.schemas.score import ScoreRequest, ScoreResponse
 from service.api.serving import ScoreService, to_context
 from service.core.config import Settings
 from service.core.errors import InvalidRequest, PgenrmError
@@ -26,11 +27,27 @@ from service.core.inputs import last_user_turn
 from service.core.keys import DEFAULT_TENANT
 
 log = logging.getLogger("pgenrm.api")
+_T = TypeVar("_T")
+
+
+def error_body(error: PgenrmError) -> ErrorBody:
+    return ErrorBody.model_validate(error.envelope()["error"])
+
+
+async def item_answer(index: int, call: Callable[[], Awaitable[_T]]) -> _T | PgenrmError:
+    """One batch item's answer, or the error it would have had as a call of its own; a bug
+    costs this item, never the batch."""
+    try:
+        return await call()
+    except PgenrmError as error:
+        return error
+    except Exception:
+        log.exception("batch item %d failed", index)
+        return PgenrmError("internal error; the incident was logged")
 
 
 def _error_item(index: int, error: PgenrmError) -> BatchItem:
-    body = ErrorBody.model_validate(error.envelope()["error"])
-    return BatchItem(index=index, status=error.status, outcome="error", error=body)
+    return BatchItem(index=index, status=error.status, outcome="error", error=error_body(error))
 
 
 class BatchService:
@@ -53,21 +70,19 @@ class BatchService:
         await self._warm([r for r in requests if isinstance(r, ScoreRequest)])
         gate = asyncio.Semaphore(self.settings.batch_concurrency)
 
+        async def scored(request: ScoreRequest) -> ScoreResponse:
+            if request.group is not None:
+                return await self.scorer.score(request, tenant)
+            async with gate:
+                return await self.scorer.score(request, tenant)
+
         async def one(index: int, request: ScoreRequest | PgenrmError) -> BatchItem:
             if isinstance(request, PgenrmError):
                 return _error_item(index, request)
-            try:
-                if request.group is not None:
-                    response = await self.scorer.score(request, tenant)
-                else:
-                    async with gate:
-                        response = await self.scorer.score(request, tenant)
-            except PgenrmError as error:
-                return _error_item(index, error)
-            except Exception:  # a bug costs this item, never the batch
-                log.exception("batch item %d failed", index)
-                return _error_item(index, PgenrmError("internal error; the incident was logged"))
-            return BatchItem(index=index, status=200, outcome="ok", response=response)
+            answer = await item_answer(index, lambda: scored(request))
+            if isinstance(answer, PgenrmError):
+                return _error_item(index, answer)
+            return BatchItem(index=index, status=200, outcome="ok", response=answer)
 
         results = await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
         ok = sum(r.outcome == "ok" for r in results)

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.api.auth import Gatekeeper, Principal
 from service.api.batch import BatchService
 from service.api.comparing import CompareService
+from service.api.critiquing import CritiqueService
 from service.api.openrlhf import OpenRLHFService
 from service.api.serving import ScoreService
 from service.api.state import AppState
@@ -52,6 +53,10 @@ async def get_compare_service(request: Request) -> CompareService:
     return app_state(request).compare_service
 
 
+async def get_critique_service(request: Request) -> CritiqueService:
+    return app_state(request).critique_service
+
+
 async def get_openrlhf_service(request: Request) -> OpenRLHFService:
     return app_state(request).openrlhf_service
 
@@ -91,5 +96,6 @@ ScoreServiceDep = Annotated[ScoreService, Depends(get_score_service)]
 UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 BatchServiceDep = Annotated[BatchService, Depends(get_batch_service)]
 CompareServiceDep = Annotated[CompareService, Depends(get_compare_service)]
+CritiqueServiceDep = Annotated[CritiqueService, Depends(get_critique_service)]
 OpenRLHFServiceDep = Annotated[OpenRLHFService, Depends(get_openrlhf_service)]
 IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

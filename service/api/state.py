@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from service.api.auth import Gatekeeper
 from service.api.batch import BatchService
 from service.api.comparing import CompareService
+from service.api.critiquing import CritiqueService
 from service.api.openrlhf import OpenRLHFService
 from service.api.serving import ScoreService
 from service.api.users import UserService
@@ -27,6 +28,7 @@ class AppState:
     user_service: UserService
     batch_service: BatchService
     compare_service: CompareService
+    critique_service: CritiqueService
     openrlhf_service: OpenRLHFService
     idempotency: Idempotency
     gatekeeper: Gatekeeper
