@@ -69,7 +69,7 @@ def compare_cost(request: CompareRequest, settings: Settings) -> int:
 
 def critique_cost(request: CritiqueRewardRequest, settings: Settings) -> int:
     """Three calls over the body's text (the body's JSON size stands for it)."""
-    return _units(_CRITIQUE_SAMPLES, len(request.model_dump_json()))
+    return _units(_CRITIQUE_SAMPLES, len(json.dumps(request.model_dump())))
 
 
 def critique_batch_cost(items: list[dict[str, Any]], settings: Settings) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any, Literal
 
@@ -38,6 +39,8 @@ from service.engine.critique import Argument
 from service.engine.critique_reward import CritiqueCase, CritiqueResult, reward_critique
 from service.engine.prompts import render_turns
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
 
 def to_case(request: CritiqueRewardRequest) -> CritiqueCase:
     first, second = request.responses
@@ -57,7 +60,7 @@ def to_response(result: CritiqueResult, critic: Critic, started: float) -> Criti
         outcome=1 if result.outcome else 0,
         format_ok=result.format_ok,
         format_error=result.format_error,
-        format_detail=result.format_detail or None,
+        format_detail=_printable(result.format_detail) or None,
         model_choice=_choice(result.model_choice),
         critique_choice=_choice(result.critique_choice),
         human_choice=_choice(result.human_choice) or 1,
@@ -82,9 +85,14 @@ def _choice(value: int | None) -> Literal[1, 2] | None:
     return 1 if value == 1 else 2 if value == 2 else None
 
 
+def _printable(text: str) -> str:
+    """JSON's lone surrogates (which UTF-8 cannot carry) as U+FFFD: texts are echoed back."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def _argument(argument: Argument) -> ArgumentOut:
     return ArgumentOut(
-        text=argument.text,
+        text=_printable(argument.text),
         target=argument.target,
         polarity=argument.polarity,
         target_from=argument.target_from,

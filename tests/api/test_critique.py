@@ -15,6 +15,7 @@ from service.core.config import Settings
 from service.core.embedder import Embedder
 from service.testing.simulator_process import Simulator
 from tests.critique.test_embedded_reward import GOOD, HUMAN, PROMPT, R1, R2
+from tests.engine.fakes import ScriptedBackend
 from tests.helpers import api_keys, bearer, wait_ready
 
 URL = "/v1/critique/reward"
@@ -156,3 +157,26 @@ def test_the_openai_backend_critiques_through_its_workers(embedder: Embedder) ->
             sim.configure(malformed_rate=1.0, malformed_kinds=["prose"])
             failed = client.post(URL, json=body())
             assert failed.status_code == 502 and failed.json()["error"]["type"] == "scoring_failed"
+
+
+def test_a_backend_without_a_critic_is_a_409() -> None:
+    app = create_app(Settings(), backend=ScriptedBackend(lambda group, n: ["{}"] * group.n))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        wait_ready(client)
+        r = client.post(URL, json=body())
+        assert r.status_code == 409 and r.json()["error"]["type"] == "conflict"
+
+
+def test_texts_echoed_from_a_chain_object_are_valid_json(client: TestClient) -> None:
+    """A chain object's values are not validated as strings: a lone surrogate in a
+    justification comes back as U+FFFD, never as a 500."""
+    raw = (
+        '{"prompt": "q", "responses": ["a", "b"], "human_choice": 2, "critique": '
+        '{"criteria": [{"name": "Clarity", "weight": 100}], "candidates": ['
+        '{"overall": 3, "scores": [{"criterion": "Clarity", "score": 3, "justification": "x\\ud800"}]},'
+        '{"overall": 8, "scores": [{"criterion": "Clarity", "score": 8, "justification": "clear"}]}]}}'
+    )
+    r = client.post(URL, content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    texts = [a["text"] for a in r.json()["model_arguments"]]
+    assert texts == ["Clarity: x\ufffd", "Clarity: clear"]
