@@ -97,10 +97,11 @@ async def reward_critique(critic: Critic, case: CritiqueCase) -> CritiqueResult:
     texts: dict[str, CritiqueText] = {}
     if read.arguments is None and read.text and read.error != "invalid_chain":
         texts["model"] = CritiqueText(read.text, case.prompt, case.responses, choice)
-    if (case.human_critique or "").strip():
-        human_text = (case.human_critique or "").strip()
+    human_text = (case.human_critique or "").strip()
+    if human_text:
         texts["human"] = CritiqueText(human_text, case.prompt, case.responses, case.human_choice)
-    extracted = dict(zip(texts, await critic.extract(list(texts.values())), strict=True))
+    read_out = await critic.extract(list(texts.values())) if texts else []
+    extracted = dict(zip(texts, read_out, strict=True))
     model = read.arguments if read.arguments is not None else extracted.get("model", ())
     model = model[: critic.max_arguments]
     human = extracted.get("human", ())[: critic.max_arguments]
