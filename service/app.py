@@ -197,6 +197,9 @@ def create_app(
             await state.score_service.groups.close()
             await state.idempotency.close()
             await state.gatekeeper.limiter.close()
+            # Give what start-up froze back to the collector: an app whose life ends before
+            # its process's (tests, embedding apps) must not keep its objects for good.
+            gc.unfreeze()
             process_exited()
 
     docs = settings.docs_enabled
