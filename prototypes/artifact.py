@@ -29,6 +29,9 @@ from prototypes.index import ProfileIndex
 
 FORMAT = 1
 LATEST = "LATEST"
+# Readable by every user: the serving user is rarely the one that ran the learn job.
+_DIR_MODE = 0o755
+_FILE_MODE = 0o644
 F32 = npt.NDArray[np.float32]
 # One history pair as JSON: {"context": [{"role", "content"}, ...], "chosen": str, "rejected": str}.
 # The artefact stores pairs as the rows gave them; the server turns them into its own types.
@@ -106,8 +109,14 @@ def write_artifact(
     users: Sequence[UserEntry],
     index: ProfileIndex,
 ) -> Path:
-    """Write a new version under `root` and point LATEST at it; returns its directory."""
-    root.mkdir(parents=True, exist_ok=True)
+    """Write a new version under `root` and point LATEST at it; returns its directory.
+
+    Whatever the writer's umask, the version is readable by everyone (directories 0755, files
+    0644): the gateways that mount it run as another user (uid 10001 in the image) than the
+    learn job, and mkdtemp's 0700 would lock them out."""
+    if not root.is_dir():
+        root.mkdir(parents=True)
+        root.chmod(_DIR_MODE)
     version = time.strftime("v%Y%m%d-%H%M%S", time.gmtime()) + f"-{os.getpid()}"
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
@@ -137,6 +146,9 @@ def write_artifact(
             "files": files,
         }
         (staging / "manifest.json").write_text(json.dumps(full, indent=2, sort_keys=True))
+        for path in staging.iterdir():
+            path.chmod(_FILE_MODE)
+        staging.chmod(_DIR_MODE)
         target = root / version
         staging.rename(target)
     except BaseException:
@@ -144,6 +156,7 @@ def write_artifact(
         raise
     pointer = root / f".{LATEST}.tmp"
     pointer.write_text(version + "\n")
+    pointer.chmod(_FILE_MODE)
     pointer.replace(root / LATEST)  # atomic on POSIX
     return target
 
