@@ -25,7 +25,7 @@ from service.api.batch import BatchService
 from service.api.comparing import CompareService
 from service.api.critiquing import CritiqueService
 from service.api.errors import install_error_handlers
-from service.api.middleware import MetricsMiddleware, RequestIdMiddleware
+from service.api.middleware import MetricsMiddleware, RequestIdMiddleware, route_methods
 from service.api.openrlhf import OpenRLHFService
 from service.api.routes import (
     admin,
@@ -42,9 +42,12 @@ from service.api.serving import ScoreService
 from service.api.state import AppState
 from service.api.users import UserService
 from service.backends.embedded.backend import EmbeddedBackend
+from service.backends.openai.workers import normalise_url
+from service.cache.memory import MemoryStore
 from service.core.config import Settings
 from service.core.keys import is_loopback, load_keys
-from service.core.metrics import Metrics, multiprocess, process_exited
+from service.core.metrics import Metrics, export_zeros, multiprocess, process_exited
+from service.core.process_metrics import sample_forever
 from service.engine.backend import Backend
 from service.engine.scorer import EngineOptions, ScoringEngine
 from service.factory import (
@@ -104,7 +107,7 @@ def build_state(
         critique_service=CritiqueService(build_critic(backend, embedded), settings),
         openrlhf_service=OpenRLHFService(scorer),
         idempotency=build_idempotency(settings),
-        gatekeeper=Gatekeeper(keyring, build_limiter(settings), settings),
+        gatekeeper=Gatekeeper(keyring, build_limiter(settings), settings, metrics),
         metrics=metrics,
         caches=caches,
         embedded=embedded,
@@ -153,6 +156,31 @@ async def _load(state: AppState) -> None:
         log.exception("start-up failed")
 
 
+def _start_metrics(state: AppState, app: FastAPI) -> asyncio.Task[None]:
+    """Counters at 0 for every label set known now, this start counted, and the task that
+    samples memory and cache bytes."""
+    settings = state.settings
+    workers = settings.openai_urls if settings.backend == "openai" else []
+    export_zeros(
+        state.metrics,
+        routes=route_methods(app.router.routes),
+        store=state.caches.store.name,
+        workers=tuple(normalise_url(url) for url in workers),
+    )
+    state.metrics.worker_starts.inc()
+
+    def cache_bytes() -> dict[str, int]:
+        store = state.caches.store
+        sizes = {"store": store.nbytes if isinstance(store, MemoryStore) else 0}
+        try:
+            sizes["embeddings"] = state.embedded.embedder.cache_bytes if state.embedded else 0
+        except RuntimeError:  # not loaded yet
+            sizes["embeddings"] = 0
+        return sizes
+
+    return asyncio.create_task(sample_forever(state.metrics, cache_bytes))
+
+
 def _public_reason(error: Exception) -> str:
     """What /readyz may tell anyone about a failed start-up: an artefact error's own message
     (written without paths), else only the error's kind; the log has the full error."""
@@ -171,13 +199,14 @@ def create_app(
     state = build_state(settings, backend, fallback)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
         if state.gatekeeper.keyring.empty and not is_loopback(settings.host):
             log.warning(
                 "INSECURE: no API keys and listening on %s (PGENRM_INSECURE): anyone who can "
                 "connect may score, store and read users",
                 settings.host,
             )
+        sampling = _start_metrics(state, application)
         loading = asyncio.create_task(_load(state))
         if multiprocess():
             # One of several workers on a shared socket: join it only once loaded, so that a
@@ -186,9 +215,10 @@ def create_app(
         try:
             yield
         finally:
-            loading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loading
+            for task in (loading, sampling):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await state.engine.close()
             if state.prototypes is not None:
                 await state.prototypes.close()

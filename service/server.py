@@ -41,7 +41,7 @@ from service._http_limits import HttpLimits, protocol_class
 from service.api.middleware import RequestIdMiddleware
 from service.app import create_app
 from service.core.config import Settings
-from service.core.metrics import Metrics
+from service.core.metrics import Metrics, process_exited
 
 log = logging.getLogger("pgenrm.server")
 _RESTART_DELAY_S = 1.0
@@ -99,6 +99,8 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> None:
         for i, worker in enumerate(workers):
             if not worker.is_alive() and not stopping:
                 log.error("worker %s exited with %s; restarting it", worker.pid, worker.exitcode)
+                if worker.pid is not None:
+                    process_exited(worker.pid)  # its live gauges go with it
                 time.sleep(_RESTART_DELAY_S)
                 workers[i] = spawn.Process(target=_worker, args=args)
                 workers[i].start()

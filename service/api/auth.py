@@ -7,14 +7,15 @@ API is closed: it opens only to a key with the `admin` scope.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from service.coordination.ratelimit import RateLimiter
 from service.core.config import Settings
-from service.core.errors import Forbidden, InvalidRequest, Unauthorized
+from service.core.errors import Forbidden, InvalidRequest, TooManyRequests, Unauthorized
 from service.core.keys import DEFAULT_TENANT, ApiKey, Keyring, Scope
+from service.core.metrics import Metrics
 from service.core.priority import background
 
 
@@ -29,7 +30,14 @@ class Principal:
 
 
 class Gatekeeper:
-    def __init__(self, keyring: Keyring, limiter: RateLimiter, settings: Settings) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        limiter: RateLimiter,
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics
         self.keyring = keyring
         self.limiter = limiter
         self.settings = settings
@@ -65,8 +73,19 @@ class Gatekeeper:
         principal = self.authenticate(secret)
         if scope not in principal.scopes:
             raise Forbidden(f"key {principal.name!r} lacks the `{scope}` scope")
-        await self.limiter.admit(principal.name, principal.requests_per_s)
+        with self._counted("rate"):
+            await self.limiter.admit(principal.name, principal.requests_per_s)
         return principal
+
+    @contextmanager
+    def _counted(self, reason: str) -> Iterator[None]:
+        """Count a 429 from the limiter under `reason` (rate, budget, concurrency)."""
+        try:
+            yield
+        except TooManyRequests:
+            if self.metrics is not None:
+                self.metrics.rate_limited.labels(reason).inc()
+            raise
 
     @asynccontextmanager
     async def charge(self, principal: Principal, cost: int) -> AsyncIterator[None]:
@@ -80,10 +99,16 @@ class Gatekeeper:
                 field="body",
             )
         if cost < self.settings.expensive_cost:
-            await self.limiter.spend(principal.name, cost, budget)
+            with self._counted("budget"):
+                await self.limiter.spend(principal.name, cost, budget)
             yield
             return
-        with self.limiter.expensive(principal.name, principal.max_concurrent_expensive):
-            await self.limiter.spend(principal.name, cost, budget)
+        with ExitStack() as slot:
+            with self._counted("concurrency"):
+                slot.enter_context(
+                    self.limiter.expensive(principal.name, principal.max_concurrent_expensive)
+                )
+            with self._counted("budget"):
+                await self.limiter.spend(principal.name, cost, budget)
             with background():  # its CPU work yields to cheaper calls
                 yield

@@ -52,6 +52,21 @@ def _route_templates(routes: Sequence[BaseRoute]) -> Templates:
     return static, templated
 
 
+def route_methods(routes: Sequence[BaseRoute]) -> dict[str, set[str]]:
+    """Each route template and the methods it serves (HEAD aside), plus "unmatched": the label
+    sets the request counters start with at 0."""
+    served: dict[str, set[str]] = {"unmatched": set()}
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if isinstance(path, str) and methods:
+            served.setdefault(path, set()).update(m for m in methods if m in _METHODS - {"HEAD"})
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is not None:
+            for template, more in route_methods(inner).items():
+                served.setdefault(template, set()).update(more)
+    return served
+
+
 class MetricsMiddleware:
     """Pure ASGI: counts, times and gauges every HTTP request by route template and status, and
     writes its access line. A client that disconnects before the response is a 499."""
@@ -109,6 +124,8 @@ class MetricsMiddleware:
             self.metrics.request_duration.labels(**labels).observe(elapsed)
             if final == CLIENT_CLOSED:
                 self.metrics.client_disconnects.labels(route=route).inc()
+            elif final >= 400:
+                self.metrics.http_errors.labels(route, f"{final // 100}xx").inc()
             _access_line(method, route, final, elapsed)
 
 

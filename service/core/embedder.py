@@ -68,6 +68,11 @@ class Embedder(ABC):
         """The vectors already in memory for these texts (no model call)."""
         return {}
 
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes its in-memory vector cache holds (a metric)."""
+        return 0
+
     def remember(self, vectors: dict[str, Vectors]) -> None:  # noqa: B027 - optional hook
         """Take vectors computed elsewhere (a shared cache) into memory."""
 
@@ -155,6 +160,10 @@ class SentenceTransformerEmbedder(Embedder):
     @property
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    @property
+    def cache_bytes(self) -> int:
+        return self._cache.nbytes
 
     def cached(self, texts: Sequence[str]) -> dict[str, Vectors]:
         with self._lock:

@@ -111,6 +111,135 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.http_errors = Counter(
+            "pgenrm_http_errors",
+            "Responses 4xx and 5xx by route template and class (a client that left, 499, "
+            "counts in pgenrm_client_disconnects_total instead).",
+            ["route", "class"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "pgenrm_rate_limited",
+            "Calls answered 429 by their key's limits: request rate, cost budget or expensive "
+            "calls in flight.",
+            ["reason"],
+            registry=r,
+        )
+        self.worker_starts = Counter(
+            "pgenrm_worker_starts",
+            "Server processes started; an increase beyond the configured workers is a restart.",
+            registry=r,
+        )
+        self.resident_memory = Gauge(
+            "pgenrm_worker_resident_memory_bytes",
+            "Resident memory of each server process (a pid label with several workers).",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.memory_limit = Gauge(
+            "pgenrm_memory_limit_bytes",
+            "The memory limit of the container (cgroup) the gateway runs in; +Inf when none.",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.cache_bytes = Gauge(
+            "pgenrm_cache_bytes",
+            "Bytes held by in-process caches, summed over workers: the cache store when it "
+            "is in memory (store), text embeddings (embeddings).",
+            ["cache"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        # OpenAI-compatible workers, one series per worker URL (set by the worker pool).
+        self.backend_up = Gauge(
+            "pgenrm_backend_up",
+            "1 while the worker may be called (healthy, circuit not open), else 0.",
+            ["worker"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.backend_breaker_state = Gauge(
+            "pgenrm_backend_breaker_state",
+            "The worker's circuit breaker: 0 closed, 1 half-open, 2 open.",
+            ["worker"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.backend_capabilities = Gauge(
+            "pgenrm_backend_capabilities",
+            "1 for what was detected (or set) about the worker: where its health comes from, "
+            "whether it honours n, its structured-output dialect (unknown until learnt).",
+            ["worker", "health_source", "n_supported", "dialect"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.backend_topups = Counter(
+            "pgenrm_backend_topups",
+            "Samples requested one by one because the worker returned fewer choices than n.",
+            ["worker"],
+            registry=r,
+        )
+
+
+# Label values known before anything happens, so each counter is exported at 0 from start
+# (a panel or alert over it reads 0, not "No data", until the first event).
+HTTP_REFUSALS = (
+    "headers_too_large",
+    "too_many_headers",
+    "body_too_large",
+    "header_timeout",
+    "body_timeout",
+    "too_many_connections",
+)
+RATE_LIMITS = ("rate", "budget", "concurrency")
+CANDIDATE_OUTCOMES = (
+    ("ok", "ok"),
+    ("failed", "empty"),
+    ("failed", "too_long"),
+    ("failed", "scoring_failed"),
+)
+CACHES = ("persona", "profile", "embedding")
+CACHE_OPS = ("get", "set", "delete")
+BACKEND_ERROR_KINDS = ("connect", "timeout", "transport", "bad_json", "http_4xx")
+
+
+def export_zeros(
+    metrics: Metrics,
+    *,
+    routes: dict[str, set[str]],
+    store: str,
+    workers: tuple[str, ...] = (),
+    backend: str = "openai",
+) -> None:
+    """Create every counter's label sets known at start (`routes`: template -> methods, the
+    cache `store`'s name, the backend's worker URLs) at 0."""
+    m = metrics
+    for route, methods in routes.items():
+        for method in methods:
+            m.requests.labels(route, method, "200").inc(0)
+        for kind in ("4xx", "5xx"):
+            m.http_errors.labels(route, kind).inc(0)
+        m.client_disconnects.labels(route).inc(0)
+    for reason in HTTP_REFUSALS:
+        m.http_refused.labels(reason).inc(0)
+    for reason in RATE_LIMITS:
+        m.rate_limited.labels(reason).inc(0)
+    for level in ("ind", "pro"):
+        m.samples.labels(level, "valid", "ok").inc(0)
+        m.samples.labels(level, "failed", "all_failed").inc(0)
+    for status, reason in CANDIDATE_OUTCOMES:
+        m.candidates.labels(status, reason).inc(0)
+    for outcome in ("complete", "partial"):
+        m.groups.labels(outcome).inc(0)
+    for cache in CACHES:
+        for result in ("hit", "miss", "error"):
+            m.cache_requests.labels(cache, store, result).inc(0)
+    for op in CACHE_OPS:
+        m.cache_errors.labels(store, op).inc(0)
+    for worker in workers:
+        for kind in BACKEND_ERROR_KINDS:
+            m.backend_errors.labels(backend, worker, kind).inc(0)
+        m.backend_topups.labels(worker).inc(0)
 
 
 def multiprocess() -> bool:
@@ -127,7 +256,8 @@ def exposition(metrics: Metrics) -> bytes:
     return generate_latest(registry)
 
 
-def process_exited() -> None:
-    """Drop this worker's live gauges (in-flight) from the shared files when it stops."""
+def process_exited(pid: int | None = None) -> None:
+    """Drop a worker's live gauges (in-flight, memory) from the shared files when it stops:
+    this process's, or a dead worker's (`pid`) that could not say so itself."""
     if multiprocess():
-        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        mark_process_dead(os.getpid() if pid is None else pid)  # type: ignore[no-untyped-call]

@@ -3,6 +3,7 @@ tests/test_limits_across_workers.py shares them between processes through Redis)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,6 +47,13 @@ def client(embedder: Embedder) -> Iterator[TestClient]:
         yield c
 
 
+def limited(client: TestClient) -> dict[str, int]:
+    """pgenrm_rate_limited_total by reason, as /metrics says (each reason there from start)."""
+    text = client.get("/metrics").text
+    found = re.findall(r'^pgenrm_rate_limited_total\{reason="(\w+)"\} ([\d.]+)$', text, re.M)
+    return {reason: int(float(value)) for reason, value in found}
+
+
 def test_over_the_request_rate_is_429_with_retry_after(client: TestClient) -> None:
     # 0.1/s is 6 a minute: of 10 calls in a row, 4 or more are refused however slow they are
     statuses = [client.get("/v1/users/nobody", headers=SLOW) for _ in range(10)]
@@ -56,6 +64,7 @@ def test_over_the_request_rate_is_429_with_retry_after(client: TestClient) -> No
     assert int(first.headers["retry-after"]) >= 1
     # another key is not slowed down by it
     assert client.get("/v1/users/nobody", headers=FREE).status_code == 404
+    assert limited(client) == {"rate": len(refused), "budget": 0, "concurrency": 0}
 
 
 def test_over_the_cost_budget_is_429_and_other_keys_go_on(client: TestClient) -> None:
@@ -65,6 +74,7 @@ def test_over_the_cost_budget_is_429_and_other_keys_go_on(client: TestClient) ->
     assert "cost budget" in refused.json()["error"]["message"]
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert client.post("/v1/score", json=body(), headers=FREE).status_code == 200
+    assert limited(client) == {"rate": 0, "budget": 2, "concurrency": 0}
 
 
 def test_a_call_over_the_whole_budget_is_422_not_a_429_retried_forever(
