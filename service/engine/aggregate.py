@@ -61,11 +61,23 @@ def candidate_scores(sample: Sample) -> list[float]:
     return scores
 
 
-def mean_scores(samples: Sequence[Sample]) -> list[float] | None:
-    valid = [candidate_scores(s) for s in samples if isinstance(s.outcome, ScoredSample)]
+def mean_scores(
+    samples: Sequence[Sample], weights: Sequence[float | None] | None = None
+) -> list[float] | None:
+    """Per candidate, the mean over the valid samples; with `weights` (one per sample, e.g.
+    MetaRM's), the weighted mean (all weights 0: the plain mean, never a division by 0)."""
+    valid = [
+        (candidate_scores(s), 1.0 if weights is None else weights[i] or 0.0)
+        for i, s in enumerate(samples)
+        if isinstance(s.outcome, ScoredSample)
+    ]
     if not valid:
         return None
-    return [sum(column) / len(valid) for column in zip(*valid, strict=True)]
+    total = sum(w for _, w in valid)
+    if total <= 0:
+        valid, total = [(scores, 1.0) for scores, _ in valid], float(len(valid))
+    width = len(valid[0][0])
+    return [sum(w * scores[i] for scores, w in valid) / total for i in range(width)]
 
 
 def spread(samples: Sequence[Sample], k: int) -> tuple[list[float], list[int]]:

@@ -20,6 +20,8 @@ from service.core.inputs import PreferencePair, ScoringTask
 from service.core.metrics import Metrics
 from service.engine.aggregate import LevelTally, Sample, mean_scores, medoid, rank, spread
 from service.engine.backend import Backend, BackendError, Completion, SampleGroup
+from service.engine.meta_aggregate import Aggregation, meta_weights
+from service.engine.meta_reward import MetaRM, shipped
 from service.engine.parsing import ScoredSample, parse_scores
 from service.engine.scaling import (
     NeighbourSource,
@@ -79,6 +81,8 @@ class ScoreOutcome:
     prototypes_version: str | None  # the artefact the Pro-M samples came from
     retried: Counter[str] = field(default_factory=Counter)
     degraded: bool = False  # answered by the fallback backend
+    aggregation: Aggregation = "mean"
+    meta_weights: list[float | None] | None = None  # per sample, with aggregation "meta"
 
 
 class ScoringEngine:
@@ -89,8 +93,10 @@ class ScoringEngine:
         options: EngineOptions | None = None,
         fallback: Backend | None = None,
         metrics: Metrics | None = None,
+        meta_rm: MetaRM | None = None,
     ) -> None:
         self._backend = backend
+        self._meta_rm = meta_rm  # None: the shipped coefficients, read at first use
         self._neighbours = neighbours or NoNeighbours()
         self.options = options or EngineOptions()
         self._fallback = fallback  # answers (flagged degraded) when every worker is down
@@ -155,6 +161,7 @@ class ScoringEngine:
         task: ScoringTask,
         scaling: Scaling,
         seed: int | None = None,
+        aggregation: Aggregation = "mean",
     ) -> ScoreOutcome:
         order = canonical_order(task.candidates)
         canonical = ScoringTask(task.context, tuple(task.candidates[i] for i in order))
@@ -188,7 +195,7 @@ class ScoringEngine:
         if ind_scores is None and pro_scores is None:
             reasons = ind.failures + pro.failures
             if set(reasons) - {"no_prototypes", "no_neighbours"} == {"unavailable"}:
-                return await self._unavailable(user_id, history, task, scaling, seed)
+                return await self._unavailable(user_id, history, task, scaling, seed, aggregation)
             summary = ", ".join(f"{r}: {c}" for r, c in reasons.most_common()) or "no samples"
             raise ScoringFailed(
                 f"no valid evaluation chain from {scaling.ind + scaling.pro} requested samples "
@@ -196,9 +203,16 @@ class ScoringEngine:
                 details=[{"reason": r, "count": c} for r, c in reasons.most_common()],
             )
         scores = fuse(ind_scores, pro_scores, self.options.ind_weight, self.options.pro_weight)
+        samples = ind.samples + pro.samples
+        weights = None
+        if aggregation == "meta":
+            model = self._meta_rm or shipped()
+            weights = meta_weights(samples, scores, [len(c) for c in task.candidates], model)
+            ind_scores = mean_scores(ind.samples, weights[: len(ind.samples)])
+            pro_scores = mean_scores(pro.samples, weights[len(ind.samples) :])
+            scores = fuse(ind_scores, pro_scores, self.options.ind_weight, self.options.pro_weight)
         ranks = rank(scores)
         ordered = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        samples = ind.samples + pro.samples
         trace_index = medoid(samples, scores)
         stds, valid = spread(samples, len(scores))
         return ScoreOutcome(
@@ -219,6 +233,8 @@ class ScoringEngine:
             model=self._backend.model,
             prototypes_version=self._neighbours.version,
             retried=retried,
+            aggregation=aggregation,
+            meta_weights=weights,
         )
 
     async def _unavailable(
@@ -228,6 +244,7 @@ class ScoringEngine:
         task: ScoringTask,
         scaling: Scaling,
         seed: int,
+        aggregation: Aggregation,
     ) -> ScoreOutcome:
         """Every worker is down: the fallback backend answers (flagged), or a 503."""
         if self._fallback is None:
@@ -236,9 +253,13 @@ class ScoringEngine:
                 retry_after=self._backend.retry_after(),
             )
         engine = ScoringEngine(
-            self._fallback, self._neighbours, self.options, metrics=self._metrics
+            self._fallback,
+            self._neighbours,
+            self.options,
+            metrics=self._metrics,
+            meta_rm=self._meta_rm,
         )
-        outcome = await engine.score(user_id, history, task, scaling, seed)
+        outcome = await engine.score(user_id, history, task, scaling, seed, aggregation)
         outcome.degraded = True
         return outcome
 
