@@ -6,42 +6,10 @@ and how MetaRM is judged (AUC on other debates; weighted votes against the plain
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from service.engine.critique import F1_THRESHOLD
-from service.engine.critique_reward import CritiqueResult
 from service.engine.meta_reward import FEATURES, MetaRM, auc, fit
-
-
-@dataclass(frozen=True)
-class SampleRow:
-    """One valid sample of a pair: MetaRM's features, and how its own critique scored."""
-
-    x: list[float]
-    winner: int  # candidate index (0: A1)
-    outcome: int
-    f1: float | None
-
-
-@dataclass
-class Scored:
-    """One pair: the trace's critique reward, and every valid sample's row for MetaRM."""
-
-    topic: str
-    human: int  # candidate index the worker chose
-    engine_right: bool  # the service's own answer (scores tied: wrong)
-    trace: CritiqueResult | None
-    samples: list[SampleRow] = field(default_factory=list)
-
-
-LABELS: dict[str, Callable[[SampleRow], bool]] = {  # from a sample's own critique reward
-    "right and F1 >= 0.5 (process reward)": lambda s: (
-        s.outcome == 1 and (s.f1 or 0) >= F1_THRESHOLD
-    ),
-    "right and F1 > 0 (shares a reason)": lambda s: s.outcome == 1 and (s.f1 or 0) > 0,
-}
+from service.offline.meta_training.job import DESCRIBED, LABELS, Scored
 
 
 def vote(pairs: list[Scored], weights: dict[int, float] | None = None) -> float:
@@ -91,7 +59,7 @@ def meta(
         ys = [int(label(s)) for s in train_rows]
         test_y = [int(label(s)) for s in test_rows]
         row: dict[str, Any] = {
-            "label": name,
+            "label": DESCRIBED[name],
             "train_samples": len(ys),
             "train_positive": sum(ys) / len(ys) if ys else float("nan"),
             "test_samples": len(test_y),

@@ -19,8 +19,10 @@ P(right outcome and F1 >= 0.5) -- and, as that is rare with the embedded chains,
 outcome and at least one shared reason) -- and is judged by its AUC on the test rows' samples
 (other debates: splits are by debate). Each pair's samples then vote, weighted by its
 prediction, against the plain vote and the service's own answer, on ukp_convarg and on seeded
-test pairs of the sets without critiques (`--transfer`). MetaRM is fitted here on the fly, not
-shipped, and the service's aggregation does not use it (an `aggregation: "meta"` is not built).
+test pairs of the sets without critiques (`--transfer`). MetaRM is fitted here on the fly; the
+one the service ships for `aggregation: "meta"` is `pgenrm train-meta`'s
+(`service.offline.meta_training`, which scores and rewards pairs with the same functions).
+`--top-criteria N` rewards a chain on its N most separating criteria only.
 """
 
 from __future__ import annotations
@@ -36,93 +38,24 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench._meta_vote import SampleRow, Scored, meta
-from service.core.chain import EvaluationChain
+from bench._meta_vote import meta
 from service.core.inputs import ScoringTask
 from service.core.rows import Row, load_rows
-from service.engine.aggregate import Sample
-from service.engine.critic import Critic
 from service.engine.critique import F1_THRESHOLD
-from service.engine.critique_reward import CritiqueCase, reward_critique
-from service.engine.meta_reward import features
-from service.engine.parsing import ScoredSample
-from service.engine.scaling import Scaling
-from service.engine.scorer import ScoreOutcome, ScoringEngine
-from service.offline.evaluation.argument_order import Ordered, order_rows
-from service.offline.evaluation.harness import draw_history
+from service.engine.scorer import ScoringEngine
+from service.offline.argument_order import order_rows
+from service.offline.histories import draw_history
+from service.offline.meta_training.command import add_top_criteria
+from service.offline.meta_training.job import (
+    HISTORY_K,
+    SCALING,
+    SampleRow,
+    Scored,
+    run_pairs,
+    sample_features,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ukp_convarg"
-HISTORY_K = 8
-SCALING = Scaling(8, 0)
-
-
-def in_candidate_order(sample: Sample) -> EvaluationChain:
-    """The sample's chain with its candidates in the request's order (A1, A2)."""
-    assert isinstance(sample.outcome, ScoredSample)
-    chain = sample.outcome.chain()
-    if sample.order is None:
-        return chain
-    placed = [chain.candidates[0]] * len(chain.candidates)
-    for position, index in enumerate(sample.order):
-        placed[index] = chain.candidates[position]
-    return chain.model_copy(update={"candidates": tuple(placed)})
-
-
-def _winner(chain: EvaluationChain) -> int:
-    first, second = chain.overall
-    return 0 if first >= second else 1
-
-
-async def score_pair(
-    engine: ScoringEngine,
-    critic: Critic,
-    pools: dict[str, list[Row]],
-    pair: Ordered,
-    index: int,
-    all_samples: bool,
-) -> Scored:
-    row = pair.row
-    history = draw_history(pools, row, HISTORY_K, 0, index)
-    task = ScoringTask(row.context, (pair.a1, pair.a2))
-    out = await engine.score(row.user_id, history, task, SCALING)
-    topic = str(row.extras.get("topic", ""))
-    human = pair.human_choice - 1
-    right = out.scores[human] > out.scores[1 - human]
-    if out.trace is None:
-        return Scored(topic, human, right, None)
-    tie = abs(out.scores[0] - out.scores[1]) < 1e-9
-    case = CritiqueCase(
-        prompt=task.prompt,
-        responses=(pair.a1, pair.a2),
-        critique=in_candidate_order(out.trace),
-        human_choice=pair.human_choice,
-        model_choice=None if tie else out.preferred + 1,
-        human_critique=row.feedback,
-    )
-    scored = Scored(topic, human, right, await reward_critique(critic, case))
-    if not all_samples:
-        return scored
-    for chain, own, x in sample_features(out, (pair.a1, pair.a2)):
-        one = CritiqueCase(
-            task.prompt, (pair.a1, pair.a2), chain, pair.human_choice, own + 1, row.feedback
-        )
-        result = await reward_critique(critic, one)
-        scored.samples.append(SampleRow(x, own, result.outcome, result.f1))
-    return scored
-
-
-def sample_features(
-    out: ScoreOutcome, texts: tuple[str, str]
-) -> list[tuple[EvaluationChain, int, list[float]]]:
-    """Every valid sample's chain (candidate order), winner and MetaRM features."""
-    valid = [s for s in out.samples if isinstance(s.outcome, ScoredSample)]
-    chains = [in_candidate_order(s) for s in valid]
-    winners = [_winner(c) for c in chains]
-    lengths = [len(t) for t in texts]
-    return [
-        (c, w, features(c, winners, w, out.scores, lengths))
-        for c, w in zip(chains, winners, strict=True)
-    ]
 
 
 async def transfer(engine: ScoringEngine, name: str, limit: int, seed: int = 0) -> list[Scored]:
@@ -159,29 +92,6 @@ async def transfer(engine: ScoringEngine, name: str, limit: int, seed: int = 0) 
         bar.close()
 
 
-async def run_pairs(
-    engine: ScoringEngine,
-    critic: Critic,
-    pools: dict[str, list[Row]],
-    pairs: list[Ordered],
-    all_samples: bool,
-    label: str,
-) -> list[Scored]:
-    gate = asyncio.Semaphore(4)
-    bar = tqdm(total=len(pairs), desc=label, unit="pair", leave=False)
-
-    async def one(index: int, pair: Ordered) -> Scored:
-        async with gate:
-            done = await score_pair(engine, critic, pools, pair, index, all_samples)
-            bar.update()
-            return done
-
-    try:
-        return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(pairs))))
-    finally:
-        bar.close()
-
-
 def summary(scored: list[Scored]) -> dict[str, Any]:
     results = [s.trace for s in scored if s.trace is not None]
     f1 = [r.f1 for r in results if r.f1 is not None]
@@ -208,6 +118,7 @@ async def main(
     others: tuple[str, ...] = (),
     other_limit: int = 300,
     seed: int = 0,
+    top: int | None = None,
 ) -> dict[str, Any]:
     from service.app import build_state
     from service.core.config import Settings
@@ -232,14 +143,19 @@ async def main(
     critic = state.critique_service.critic
     assert critic is not None, "the embedded backend has a critic"
     try:
-        scored = await run_pairs(state.engine, critic, pools, test, train_limit > 0, "test")
-        fitted = await run_pairs(state.engine, critic, pools, train, True, "train") if train else []
+        scored = await run_pairs(
+            state.engine, critic, pools, test, all_samples=train_limit > 0, top=top, label="test"
+        )
+        fitted = await run_pairs(
+            state.engine, critic, pools, train, all_samples=True, top=top, label="train"
+        )
         elsewhere = {n: await transfer(state.engine, n, other_limit, seed) for n in others if train}
     finally:
         await state.engine.close()
     return {
         "data": "ukp_convarg",
         "scaling": {"ind": SCALING.ind, "pro": SCALING.pro, "history_k": HISTORY_K},
+        "top_criteria": top,
         "test_rows_with_feedback": len(test_rows),
         "order_skipped": {"test": test_skipped, "train_val": train_skipped},
         "critique": summary(scored),
@@ -318,10 +234,19 @@ if __name__ == "__main__":
         help="sets (no critiques) to try the MetaRM-weighted vote on ('' for none)",
     )
     parser.add_argument("--transfer-limit", type=int, default=300, help="seeded pairs per set")
+    add_top_criteria(parser, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
     others = tuple(n for n in args.transfer.split(",") if n)
-    result = asyncio.run(main(args.limit, args.train_limit, others, args.transfer_limit))
+    result = asyncio.run(
+        main(
+            args.limit,
+            args.train_limit,
+            others,
+            args.transfer_limit,
+            top=args.top_criteria or None,
+        )
+    )
     print(table(result))
     if args.json:
         print(json.dumps(result))

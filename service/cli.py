@@ -1,5 +1,5 @@
-"""`pgenrm`: the command line (serve, keys new, eval, compare, train-embedded, prototypes
-learn)."""
+"""`pgenrm`: the command line (serve, keys new, eval, compare, train-embedded, train-meta,
+prototypes learn)."""
 
 from __future__ import annotations
 
@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     learn = commands.add_parser("train-embedded", help="learn the embedded backend's parameters")
     train_command.add_arguments(learn)
     learn.set_defaults(run=train_command.run)
+
+    from service.offline.meta_training import command as meta_command
+
+    meta = commands.add_parser(
+        "train-meta", help="fit MetaRM (aggregation: meta) on ukp_convarg's feedback"
+    )
+    meta_command.add_arguments(meta)
+    meta.set_defaults(run=meta_command.run)
 
     from service.offline.prototype_learning import command as prototypes_command
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from service.core.rows import DataError, load_rows
+from service.engine.meta_aggregate import AGGREGATIONS
 from service.offline._local import add_engine_arguments, start_local
 from service.offline.evaluation.harness import DERIVED_TAGS, EvalConfig, evaluate
 from service.offline.evaluation.report import parse_grid, setting_name, write_grid, write_json
@@ -33,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--by", help=f"slice by a row field or a derived tag ({', '.join(DERIVED_TAGS)})"
     )
     parser.add_argument("--concurrency", type=int, default=4, help="pairs in flight")
+    parser.add_argument(
+        "--aggregation",
+        choices=AGGREGATIONS,
+        default="mean",
+        help="how samples are combined: mean (the paper's), meta (weighted by MetaRM)",
+    )
     parser.add_argument("--out", type=Path, help="directory for results JSON (and grid table/plot)")
     parser.add_argument("--json", action="store_true", help="print one JSON object last on stdout")
     parser.add_argument("--no-progress", action="store_true")
@@ -40,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _local_scorer(args: argparse.Namespace) -> PairScorer:
-    return EngineScorer((await start_local(args)).engine)
+    return EngineScorer((await start_local(args)).engine, aggregation=args.aggregation)
 
 
 def _say(text: str) -> None:
@@ -86,7 +93,7 @@ async def _run(args: argparse.Namespace) -> int:
     _say(report.summary())
     settings = parse_grid(args.grid) if args.grid else [(args.ind, args.pro)]
     scorer = (
-        HttpScorer(args.url, concurrency=args.concurrency)
+        HttpScorer(args.url, concurrency=args.concurrency, aggregation=args.aggregation)
         if args.url
         else await _local_scorer(args)
     )

@@ -8,21 +8,19 @@ For every test pair it draws `history_k` of that user's train/val rows (seeded p
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import random
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
 
-from service.core.inputs import PreferencePair, ScoringTask
+from service.core.inputs import ScoringTask
 from service.core.rows import Row
 from service.engine.scaling import Scaling
 from service.offline.evaluation.scorers import PairScorer
 from service.offline.evaluation.stats import PairResult, summarise
+from service.offline.histories import draw_history, history_pools, seeded_rng
 
 DERIVED_TAGS = ("chosen_length", "turns", "conversation_suffix", "history_k")
 
@@ -46,28 +44,11 @@ class EvalConfig:
         return Scaling(self.ind, self.pro)
 
 
-def _rng(seed: int, *parts: str) -> random.Random:
-    digest = hashlib.blake2b("\x1f".join([str(seed), *parts]).encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
-
-
 def select_pairs(rows: Sequence[Row], config: EvalConfig) -> list[Row]:
     test = [r for r in rows if r.split == config.split]
     if config.limit is not None and config.limit < len(test):
-        test = _rng(config.seed, "limit").sample(test, config.limit)
+        test = seeded_rng(config.seed, "limit").sample(test, config.limit)
     return test
-
-
-def draw_history(
-    pools: dict[str, list[Row]], row: Row, k: int, seed: int, index: int, feedback: bool = True
-) -> tuple[PreferencePair, ...]:
-    pool = [r for r in pools.get(row.user_id, []) if r.conversation_id != row.conversation_id]
-    if k <= 0 or not pool:
-        return ()
-    picked = _rng(seed, row.user_id, row.conversation_id, str(index)).sample(
-        pool, min(k, len(pool))
-    )
-    return tuple(r.as_pair(feedback) for r in picked)
 
 
 def tags_of(row: Row, history_k: int) -> dict[str, str]:
@@ -91,10 +72,7 @@ async def evaluate(
     progress: bool = True,
     description: str = "eval",
 ) -> dict[str, Any]:
-    pools: dict[str, list[Row]] = defaultdict(list)
-    for r in rows:
-        if r.split in ("train", "val"):
-            pools[r.user_id].append(r)
+    pools = history_pools(rows)
     test = select_pairs(rows, config)
     if not test:
         raise ValueError(f"no rows with split={config.split!r}")

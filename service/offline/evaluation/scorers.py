@@ -14,6 +14,7 @@ import httpx
 
 from service.core.errors import ScoringFailed
 from service.core.inputs import PreferencePair, ScoringTask
+from service.engine.meta_aggregate import Aggregation
 from service.engine.scaling import Scaling
 from service.engine.scorer import ScoringEngine
 
@@ -43,9 +44,12 @@ class PairScorer(ABC):
 class EngineScorer(PairScorer):
     """The same `ScoringEngine` the API serves with."""
 
-    def __init__(self, engine: ScoringEngine, *, owns_backend: bool = True) -> None:
+    def __init__(
+        self, engine: ScoringEngine, *, owns_backend: bool = True, aggregation: Aggregation = "mean"
+    ) -> None:
         self.engine = engine
         self._owns = owns_backend
+        self.aggregation = aggregation
 
     @property
     def label(self) -> str:
@@ -55,7 +59,9 @@ class EngineScorer(PairScorer):
         self, user_id: str, history: tuple[PreferencePair, ...], task: ScoringTask, scaling: Scaling
     ) -> Scored:
         try:
-            out = await self.engine.score(user_id, history, task, scaling)
+            out = await self.engine.score(
+                user_id, history, task, scaling, aggregation=self.aggregation
+            )
         except ScoringFailed:
             return Scored(None, scaling.ind + scaling.pro, scaling.ind + scaling.pro)
         return Scored(
@@ -77,8 +83,16 @@ def _messages(context: tuple[Any, ...]) -> list[dict[str, str]]:
 class HttpScorer(PairScorer):
     """A running pgenrm server's `/v1/score`."""
 
-    def __init__(self, url: str, *, timeout: float = 120.0, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 120.0,
+        concurrency: int = 8,
+        aggregation: Aggregation = "mean",
+    ) -> None:
         self.url = url.rstrip("/")
+        self.aggregation = aggregation
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._client = httpx.AsyncClient(timeout=timeout, limits=limits)
         self._model = "?"
@@ -100,6 +114,7 @@ class HttpScorer(PairScorer):
             "candidates": list(task.candidates),
             "scaling": {"ind": scaling.ind, "pro": scaling.pro},
             "return_traces": "none",
+            "aggregation": self.aggregation,
         }
         requested = scaling.ind + scaling.pro
         response = await self._client.post(f"{self.url}/v1/score", json=body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.core.inputs import Message
 from service.core.rows import Row
-from service.offline.evaluation.argument_order import order_rows, text_ids
+from service.offline.argument_order import order_rows, text_ids
 
 
 def row(ids: str, chosen: str, rejected: str, worker: str = "w1") -> Row:
