@@ -43,7 +43,8 @@ def traces(outcome: ScoreOutcome, level: TraceLevel, mine: Mapping[int, int]) ->
         return None
     summary = _summary(outcome.trace, mine) if outcome.trace is not None else None
     if level != "samples":
-        return Traces(summary=summary)
+        return Traces(aggregation=outcome.aggregation, summary=summary)
+    weights = outcome.meta_weights or [None] * len(outcome.samples)
     samples = [
         SampleTrace(
             level=s.level,
@@ -51,10 +52,11 @@ def traces(outcome: ScoreOutcome, level: TraceLevel, mine: Mapping[int, int]) ->
             responses=[mine.get(i) for i in (s.order or range(len(outcome.scores)))],
             chain=s.outcome.chain() if isinstance(s.outcome, ScoredSample) else None,
             failure=s.outcome if isinstance(s.outcome, ParseFailure) else None,
+            meta_weight=None if w is None else round(w, 6),
         )
-        for s in outcome.samples
+        for s, w in zip(outcome.samples, weights, strict=True)
     ]
-    return Traces(summary=summary, samples=samples)
+    return Traces(aggregation=outcome.aggregation, summary=summary, samples=samples)
 
 
 def _summary(sample: Sample, mine: Mapping[int, int]) -> Trace:

@@ -225,8 +225,9 @@ class ScoreService:
             return [o for o in out if o is not None]
         task = ScoringTask(lead.context, (*texts, *([reference] if reference else [])))
         try:
+            asked = lead.request
             outcome = await self.engine.score(
-                lead.user, lead.history, task, lead.scaling, lead.request.seed
+                lead.user, lead.history, task, lead.scaling, asked.seed, asked.aggregation
             )
         except ScoringFailed as error:
             self._count_failed(lead.scaling)
@@ -349,6 +350,8 @@ def _mismatch(lead: Prepared, other: Prepared) -> str | None:
         return "prompt"
     if lead.history != other.history:
         return "history"
+    if lead.request.aggregation != other.request.aggregation:
+        return "aggregation"
     return None
 
 

@@ -25,6 +25,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("group above limit", body(group={"id": "g", "size": 100_000}), 422, "group.size"),
     ("bad reward normalisation", body(reward={"normalize": "softmax"}), 422, "reward.normalize"),
     ("bad unknown_user", body(unknown_user="guess"), 422, "unknown_user"),
+    ("unknown aggregation", body(aggregation="vote"), 422, "aggregation"),
     ("empty reference", body(reference=""), 422, "reference"),
     ("non-string candidate", body(candidates=["fine", 42]), 422, "candidates[1]"),
     ("candidates not a list", body(candidates="a, b"), 422, "candidates"),

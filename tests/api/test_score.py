@@ -61,6 +61,20 @@ def test_traces_on_request(client: TestClient) -> None:
     assert len(samples) == 3 and all(s["chain"]["raw"].count("<JSON_START>") == 1 for s in samples)
 
 
+def test_meta_aggregation_is_opt_in_and_shown_in_the_trace(client: TestClient) -> None:
+    plain = client.post("/v1/score", json=body(return_traces="samples", scaling={"ind": 4}))
+    meta = client.post(
+        "/v1/score", json=body(return_traces="samples", scaling={"ind": 4}, aggregation="meta")
+    )
+    assert plain.status_code == meta.status_code == 200, meta.text
+    assert plain.json()["traces"]["aggregation"] == "mean"
+    assert all(s["meta_weight"] is None for s in plain.json()["traces"]["samples"])
+    traces = meta.json()["traces"]
+    assert traces["aggregation"] == "meta"
+    assert all(0.0 < s["meta_weight"] < 1.0 for s in traces["samples"])
+    assert meta.json()["samples"] == plain.json()["samples"]  # weighed, never dropped
+
+
 def test_same_request_same_scores(client: TestClient) -> None:
     a = client.post("/v1/score", json=body()).json()
     b = client.post("/v1/score", json=body()).json()

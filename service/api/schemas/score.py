@@ -15,6 +15,7 @@ from service.api.schemas.common import (
     check_prompt,
 )
 from service.core.chain import Criterion, CriterionScore, EvaluationChain, ParseFailure, Persona
+from service.engine.meta_aggregate import Aggregation
 
 
 class ScalingRequest(Strict):
@@ -88,6 +89,12 @@ class ScoreRequest(Strict):
         "summary", description="none | summary (one chain) | samples (every sample's chain)."
     )
     seed: int | None = Field(None, ge=0, description="Fix sampling; default derives from content.")
+    aggregation: Aggregation = Field(
+        "mean",
+        description="How samples become scores. mean: each level's plain mean, fused (the "
+        "paper's). meta: each valid sample weighted by MetaRM's predicted reward before the "
+        "means (opt-in; measured no better on the README's sets, so not the default).",
+    )
 
     @field_validator("return_traces", mode="before")
     @classmethod
@@ -182,9 +189,13 @@ class SampleTrace(BaseModel):
     )
     chain: EvaluationChain | None = None
     failure: ParseFailure | None = None
+    meta_weight: float | None = Field(
+        None, description="With aggregation `meta`: MetaRM's weight for this valid sample."
+    )
 
 
 class Traces(BaseModel):
+    aggregation: Aggregation = Field("mean", description="How the samples became the scores.")
     summary: Trace | None
     samples: list[SampleTrace] | None = None
 
