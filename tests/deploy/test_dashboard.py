@@ -9,9 +9,7 @@ is absent, failed instead when PGENRM_REQUIRE_PROMTOOL=1 (scripts/test sets it).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.app import create_app
 from service.core.config import Settings
 from service.core.metrics import Metrics
+from tests.deploy._tools import required_tool
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -285,12 +284,7 @@ def test_dashboard_quantiles_and_ratios() -> None:
 
 
 def promtool(*args: str) -> str:
-    binary = shutil.which("promtool")
-    if binary is None:
-        message = "promtool is absent (apt-get install -y prometheus)"
-        if os.environ.get("PGENRM_REQUIRE_PROMTOOL") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = required_tool("promtool", "prometheus", "PGENRM_REQUIRE_PROMTOOL")
     result = subprocess.run(
         [binary, *args], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
     )
