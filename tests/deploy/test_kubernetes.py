@@ -147,12 +147,14 @@ def test_the_gateway_runs_as_the_image_user_on_a_read_only_root(
     assert {"cpu", "memory"} <= gateway["resources"]["requests"].keys()
     mounts = {m["mountPath"]: m for m in gateway["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    # Every place the gateway writes is a writable emptyDir: /tmp (where the server makes the
-    # workers' PROMETHEUS_MULTIPROC_DIR) and the ONNX export cache.
+    # Every place the gateway writes is under a writable emptyDir: /tmp (where the server makes
+    # the workers' PROMETHEUS_MULTIPROC_DIR) and the caches (ONNX exports, embeddings).
     settings = config(objects)
-    writable = {"/tmp", str(Path(settings["PGENRM_EMBEDDER_ONNX_DIR"]).parent)}
-    for path in writable:
-        assert "emptyDir" in volumes[mounts[path]["name"]] and not mounts[path].get("readOnly")
+    env = {e["name"]: e["value"] for e in gateway["env"]}
+    writes = ("/tmp", settings["PGENRM_EMBEDDER_ONNX_DIR"], env["XDG_CACHE_HOME"], env["TMPDIR"])
+    for path in writes:
+        mount = next(m for p, m in mounts.items() if Path(path).is_relative_to(p))
+        assert "emptyDir" in volumes[mount["name"]] and not mount.get("readOnly"), path
     keys_file = Path(settings["PGENRM_API_KEYS_FILE"])
     assert "secret" in volumes[mounts[str(keys_file.parent)]["name"]]
     prototypes = mounts[settings["PGENRM_PROTOTYPES_DIR"]]
