@@ -60,6 +60,7 @@ def build_embedded(settings: Settings, caches: Caches | None = None) -> Embedded
 
 def build_openai(settings: Settings) -> OpenAIBackend:
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    affinity = settings.openai_affinity_key
     return OpenAIBackend(
         OpenAIOptions(
             urls=tuple(settings.openai_urls),
@@ -74,6 +75,9 @@ def build_openai(settings: Settings) -> OpenAIBackend:
             max_concurrency=settings.openai_max_concurrency,
             structured=settings.openai_structured,
             health_interval_s=settings.openai_health_interval_s,
+            capabilities=settings.openai_capabilities,
+            affinity_header=settings.openai_affinity_header,
+            affinity_key=affinity.get_secret_value().encode() if affinity else None,
         )
     )
 

@@ -10,13 +10,24 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_state_dir() -> Path:
     root = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
     return root / "pgenrm"
+
+
+class WorkerCapabilities(BaseModel):
+    """What one OpenAI-compatible server can do, when it should be set rather than detected
+    (`PGENRM_OPENAI_CAPABILITIES`); None: detect it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    health: Literal["health", "models"] | None = None
+    n: bool | None = None
+    dialect: Literal["structured_outputs", "response_format", "json_object"] | None = None
 
 
 class Settings(BaseSettings):
@@ -53,8 +64,25 @@ class Settings(BaseSettings):
     openai_max_concurrency: int = Field(
         64, ge=1, description="Requests in flight per gateway process."
     )
-    openai_structured: Literal["off", "structured_outputs", "response_format"] = Field(
-        "off", description="Constrained JSON output for generic judges (off for P-GenRM)."
+    openai_structured: Literal[
+        "off", "auto", "structured_outputs", "response_format", "json_object"
+    ] = Field(
+        "off",
+        description="Constrained JSON output for generic judges (off for P-GenRM): auto "
+        "detects each server's dialect; a dialect is tried first.",
+    )
+    openai_capabilities: dict[str, WorkerCapabilities] = Field(
+        default_factory=dict,
+        description="JSON: per worker URL (or '*'), capabilities set instead of detected.",
+    )
+    openai_affinity_header: str = Field(
+        "x-user-id",
+        pattern=r"^[A-Za-z0-9-]*$",
+        description="Header carrying a keyed hash of the routing key (the user) on every "
+        "backend call, for a session-routing router (empty: none).",
+    )
+    openai_affinity_key: SecretStr | None = Field(
+        None, description="Key of that hash; the same on every gateway (default: built in)."
     )
     openai_health_interval_s: float = Field(5.0, gt=0)
     fallback_embedded: bool = Field(

@@ -1,5 +1,7 @@
 """Raw sample text -> `EvaluationChain` or a typed `ParseFailure`; never raises.
 
+A chain cut by the token limit (`finish_reason` "length") is always `truncated`, and a score
+outside 1-10 is `score_out_of_range`: a failure with its reason, never a clamped number.
 Recovers what the released parser dropped: string scores and `"35%"` weights, weights that do
 not sum to 100 (renormalised, flagged), code fences, doubled or missing markers around a complete
 JSON object, trailing text. The overall per candidate is recomputed from the breakdown when the
@@ -118,10 +120,12 @@ def _scores(text: str, k: int, finish_reason: str | None) -> ScoredSample:
 
 
 def _chain_object(found: Extracted, finish_reason: str | None) -> dict[str, Any]:
+    if finish_reason == "length":
+        # Cut by the token limit: whatever was read from it (a repaired object, scores before
+        # the cut) is not the chain the model meant, so it is never used.
+        raise _Failed("truncated", "the output stopped at max_tokens (finish_reason=length)")
     if found.obj is None:
         reason: FailureReason = found.failure or "no_json"  # type: ignore[assignment]
-        if finish_reason == "length" and reason in ("no_json", "invalid_json", "truncated"):
-            reason = "truncated"
         raise _Failed(reason, found.detail)
     return found.obj
 

@@ -88,9 +88,22 @@ def number_field(body: dict[str, Any], name: str, default: float) -> float:
     return float(value)
 
 
-def is_structured(body: dict[str, Any]) -> bool:
-    guided = body.get("structured_outputs")
+def structured_dialect(body: dict[str, Any], honoured: tuple[str, ...]) -> str | None:
+    """The structured-output dialect a request asks for, if this server honours it.
+
+    A `response_format` type the server does not know is refused (422, as a pydantic-validated
+    server such as llama.cpp's does); an unknown top-level field is ignored, so a
+    `structured_outputs` the server does not honour leaves the output free.
+    """
     fmt = body.get("response_format")
-    return (isinstance(guided, dict) and guided.get("json") is not None) or (
-        isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
-    )
+    if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
+        kind = {"json_schema": "response_format", "json_object": "json_object"}.get(
+            str(fmt.get("type"))
+        )
+        if kind is None or kind not in honoured:
+            raise SimulatorError(422, f"response_format type {fmt.get('type')!r} is not supported")
+        return kind
+    guided = body.get("structured_outputs")
+    if isinstance(guided, dict) and guided.get("json") is not None:
+        return "structured_outputs" if "structured_outputs" in honoured else None
+    return None

@@ -31,7 +31,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service.testing._simulator_chains import (
-    MALFORMED_KINDS,
     Evaluator,
     malform,
     parse_prompt,
@@ -45,73 +44,14 @@ from service.testing._simulator_requests import (
     count_tokens,
     error_response,
     int_field,
-    is_structured,
     number_field,
     read_body,
+    structured_dialect,
 )
+from service.testing._simulator_settings import FIELDS, Settings, coerce
 
 DEFAULT_MODEL = "pgenrm-simulator"
 LOG_SIZE = 10_000
-
-
-def _setting(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
-@dataclasses.dataclass
-class Settings:
-    """Everything `/sim/config` can change at run time (each is also a `--flag`)."""
-
-    latency_s: float = _setting(0.0, "fixed seconds per request, whatever n is")
-    per_prompt_token_s: float = _setting(0.0, "seconds per prompt token (words * 1.3)")
-    per_output_token_s: float = _setting(0.0, "seconds per token of the longest choice")
-    max_concurrency: int = _setting(256, "requests generating at once; the rest queue")
-    noise: float = _setting(0.8, "std-dev of the per-criterion score noise (x temperature)")
-    error_rate: float = _setting(0.0, "per request: probability of HTTP 500")
-    status_code: int = _setting(429, "the status that --status-rate answers with")
-    status_rate: float = _setting(0.0, "per request: probability of HTTP --status-code")
-    timeout_rate: float = _setting(0.0, "per request: probability of stalling --timeout-s")
-    timeout_s: float = _setting(30.0, "how long a stalled request waits before answering")
-    malformed_rate: float = _setting(0.0, "per choice: probability of a broken output")
-    malformed_kinds: tuple[str, ...] = _setting(
-        MALFORMED_KINDS, "comma-separated breakages to draw from: truncated,prose,empty"
-    )
-    string_score_rate: float = _setting(0.0, 'per choice: probability of "6.4"-style scores')
-    down: bool = _setting(False, "answer 503 on /health, /v1/models and chat completions")
-    fault_seed: int = _setting(0, "seeds the fault draws (a reset or a new seed replays them)")
-
-
-_RATES = {"error_rate", "status_rate", "timeout_rate", "malformed_rate", "string_score_rate"}
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """A setting's value from JSON or the command line; ValueError says what is wrong."""
-    kind = type(getattr(Settings(), name))
-    if kind is tuple:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple) or not items:
-            raise ValueError(f"{name} must be a non-empty list of {list(MALFORMED_KINDS)}")
-        if any(item not in MALFORMED_KINDS for item in items):
-            raise ValueError(f"{name} entries must be among {list(MALFORMED_KINDS)}")
-        return tuple(items)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false")
-        return value
-    ok = isinstance(value, int) if kind is int else isinstance(value, int | float)
-    if isinstance(value, bool) or not ok:
-        raise ValueError(f"{name} must be a {kind.__name__}")
-    number = kind(value)
-    if name in _RATES and not 0.0 <= number <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1")
-    if name == "status_code" and not 400 <= number <= 599:
-        raise ValueError("status_code must be an HTTP error status (400-599)")
-    if name == "max_concurrency" and number < 1:
-        raise ValueError("max_concurrency must be at least 1")
-    if number < 0 and name != "fault_seed":
-        raise ValueError(f"{name} must not be negative")
-    return number
 
 
 class _Gate:
@@ -151,11 +91,11 @@ class Simulator:
         self.faults.seed(self.settings.fault_seed)
 
     async def configure(self, changes: dict[str, Any]) -> None:
-        unknown = sorted(set(changes) - set(_FIELDS))
+        unknown = sorted(set(changes) - set(FIELDS))
         if unknown:
-            raise SimulatorError(400, f"unknown settings {unknown}; known: {sorted(_FIELDS)}")
+            raise SimulatorError(400, f"unknown settings {unknown}; known: {sorted(FIELDS)}")
         try:
-            coerced = {k: _coerce(k, v) for k, v in changes.items()}
+            coerced = {k: coerce(k, v) for k, v in changes.items()}
         except ValueError as error:
             raise SimulatorError(400, str(error)) from error
         for key, value in coerced.items():
@@ -182,7 +122,9 @@ class Simulator:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         entry: dict[str, Any] = {"n": 0, "structured": False, "prompt_tokens": 0}
-        entry.update(completion_tokens=0, fault=None)
+        entry.update(completion_tokens=0, fault=None, dialect=None)
+        # The x- headers a router reads (session affinity), as the request carried them.
+        entry["headers"] = {k: v for k, v in request.headers.items() if k.startswith("x-")}
         status = 499  # what the log says if the request is cancelled (client gone, shutdown)
         try:
             try:
@@ -212,14 +154,17 @@ class Simulator:
         if model is not None and model != self.model:
             raise SimulatorError(404, f"The model `{model}` does not exist.")
         messages = chat_messages(body)
-        n = int_field(body, "n", 1, 1, 512)
+        asked = int_field(body, "n", 1, 1, 512)
+        n = min(asked, s.max_n) if s.max_n else asked
         int_field(body, "max_tokens", None, 1, 10**7)
         temperature = number_field(body, "temperature", 1.0)
         number_field(body, "top_p", 1.0)
         seed = int_field(body, "seed", None, -(2**63), 2**64)
-        structured = is_structured(body)
+        dialect = structured_dialect(body, s.dialects)
+        structured = dialect is not None
         text = "\n\n".join(m["content"] for m in messages)
-        entry.update(n=n, structured=structured, prompt_tokens=count_tokens(text))
+        entry.update(n=n, asked=asked, structured=structured, dialect=dialect)
+        entry["prompt_tokens"] = count_tokens(text)
 
         # Fault draws: always the same count per request, so a seed replays a run exactly.
         draws = [self.faults.random() for _ in range(3)]
@@ -295,6 +240,8 @@ def build_app(model: str = DEFAULT_MODEL, settings: Settings | None = None) -> S
     sim = Simulator(model, settings or Settings())
 
     async def health(_: Request) -> Response:
+        if not sim.settings.health_endpoint:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
         if sim.settings.down:
             return JSONResponse({"status": "down"}, status_code=503)
         return JSONResponse({"status": "ok"})
@@ -341,10 +288,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="the model name served")
     parser.add_argument("--log-level", default="warning")
-    for name, field in _FIELDS.items():
+    for name, field in FIELDS.items():
         flag, default, help = "--" + name.replace("_", "-"), field.default, field.metadata["help"]
         if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=default, help=help)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=help
+            )
         elif isinstance(default, tuple):
             parser.add_argument(flag, default=",".join(default), help=help)
         else:
@@ -355,7 +304,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        settings = Settings(**{k: _coerce(k, getattr(args, k)) for k in _FIELDS})
+        settings = Settings(**{k: coerce(k, getattr(args, k)) for k in FIELDS})
     except ValueError as error:
         raise SystemExit(f"simulator: {error}") from error
     app = build_app(args.model, settings)

@@ -31,12 +31,12 @@ DEFAULT_MODEL = "pgenrm-simulator"
 
 def settings_args(settings: dict[str, Any]) -> list[str]:
     """Settings as simulator flags: `latency_s=0.2` -> `--latency-s 0.2`, `down=True` ->
-    `--down`."""
+    `--down`, `health_endpoint=False` -> `--no-health-endpoint`."""
     args: list[str] = []
     for name, value in settings.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
-            args += [flag] if value else []
+            args += [flag if value else "--no-" + name.replace("_", "-")]
         elif isinstance(value, list | tuple):
             args += [flag, ",".join(map(str, value))]
         else:

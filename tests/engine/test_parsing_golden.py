@@ -111,6 +111,22 @@ def test_finish_reason_decides_between_truncated_and_no_json() -> None:
     assert cut_json.reason == "truncated"
 
 
+def test_a_chain_cut_at_the_token_limit_is_never_used() -> None:
+    """Even when what came before the cut reads as a whole chain (a repaired object, scores
+    already written), `finish_reason` "length" makes it a `truncated` failure."""
+    whole = _sample("24_structured_clean.txt")
+    assert isinstance(parse_chain(whole, 2, "stop"), EvaluationChain)
+    for outcome in (parse_chain(whole, 2, "length"), parse_scores(whole, 2, "length")):
+        assert isinstance(outcome, ParseFailure) and outcome.reason == "truncated"
+
+
+def test_out_of_range_scores_from_a_real_model_are_typed_failures() -> None:
+    """Gemma 3 270M under llama.cpp's json_object schema wrote 0 and 11: valid JSON, no score."""
+    text = '<JSON_START>\n{"better_response": {"response_1": 0, "response_2": 11}}\n<JSON_END>'
+    for outcome in (parse_chain(text, 2, "stop"), parse_scores(text, 2, "stop")):
+        assert isinstance(outcome, ParseFailure) and outcome.reason == "score_out_of_range"
+
+
 def test_persona_text_is_the_text_after_the_label() -> None:
     chain = _parse("02_clean_three_numbered_persona.txt")
     assert isinstance(chain, EvaluationChain)

@@ -1,33 +1,35 @@
 """The OpenAI-compatible HTTP backend: P-GenRM-8B on vLLM in production (any compatible server).
 
-Ind-N is one `/v1/chat/completions` request with `n=N`, so the server shares the prefill.
-Requests for one routing key (the user, or the neighbour whose history a prototype-level sample
-uses) go to the same worker for its prefix cache, failing over along the key's rendezvous
-order. Retries, with jittered exponential backoff, only on connect errors, timeouts, 429 and
-5xx; a 4xx is the request's fault and is never retried. The gateway never imports vllm.
-`complete` sends other tasks' chats (the critic's) the same way.
+Ind-N is one `/v1/chat/completions` request with `n=N`, so the server shares the prefill; a
+server that returns fewer choices (llama.cpp ignores `n`) gets the missing samples asked for
+concurrently, one each, counted as top-ups. Requests for one routing key (the user, or the
+neighbour whose history a prototype-level sample uses) go to the same worker for its prefix
+cache, failing over along the key's rendezvous order (`_calls`: retries, failover, each
+worker's capabilities). The gateway never imports vllm. `complete` sends other tasks' chats
+(the critic's) the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
-import orjson
 
+from service.backends.openai._calls import Calls
 from service.backends.openai._transport import LeanTransport
-from service.backends.openai.schema import structured_fields
-from service.backends.openai.workers import Worker, WorkerPool
+from service.backends.openai.capabilities import Capabilities, Dialect, model_label
+from service.backends.openai.schema import Schema, chain_schema
+from service.backends.openai.workers import Worker, WorkerPool, normalise_url
+from service.core.config import WorkerCapabilities
 from service.engine.backend import Backend, BackendError, Completion, SampleGroup
 from service.engine.prompts import build_messages
 
 log = logging.getLogger("pgenrm.openai")
-Structured = Literal["off", "structured_outputs", "response_format"]
+Structured = Literal["off", "auto", "structured_outputs", "response_format", "json_object"]
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,21 @@ class OpenAIOptions:
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 15.0
     health_interval_s: float = 5.0
+    # Per worker URL (normalised, or "*"): capabilities set instead of detected.
+    capabilities: Mapping[str, WorkerCapabilities] = field(default_factory=dict)
+    affinity_header: str = "x-user-id"
+    affinity_key: bytes | None = None  # None: a built-in key (set one in production)
 
-
-class _Retryable(Exception):
-    def __init__(
-        self, detail: str, *, reason: Literal["backend_error", "timeout"], dead: bool
-    ) -> None:
-        super().__init__(detail)
-        self.detail, self.reason, self.dead = detail, reason, dead
+    def capabilities_of(self, url: str) -> Capabilities:
+        """A worker's starting capabilities: its own settings over "*"'s, None detected."""
+        given = {normalise_url(u): c for u, c in self.capabilities.items() if u != "*"}
+        caps = Capabilities()
+        for source in (self.capabilities.get("*"), given.get(url)):
+            if source is not None:
+                caps.health = source.health or caps.health
+                caps.n = source.n if source.n is not None else caps.n
+                caps.dialect = source.dialect or caps.dialect
+        return caps
 
 
 class OpenAIBackend(Backend):
@@ -66,6 +75,7 @@ class OpenAIBackend(Backend):
         self.options = options
         self._client: httpx.AsyncClient | None = None
         self._transport: LeanTransport | None = None
+        self._calls: Calls | None = None
         self.pool: WorkerPool | None = None
         self._gate = asyncio.Semaphore(options.max_concurrency)
         self._headers = {"Content-Type": "application/json"}
@@ -74,10 +84,13 @@ class OpenAIBackend(Backend):
 
     @property
     def model(self) -> str:
-        return self._known_model() or "unknown (not discovered yet)"
+        """The model as shown: a file path listed as the id is shown as its file name."""
+        known = self._known_model()
+        return model_label(known) if known else "unknown (not discovered yet)"
 
     def _known_model(self) -> str | None:
-        """The configured model, else the first one a worker listed at /v1/models."""
+        """The configured model, else the first one a worker listed at /v1/models (the id
+        requests must carry, file path or not)."""
         if self.options.model:
             return self.options.model
         listed = [m for w in (self.pool.workers if self.pool else []) for m in w.models]
@@ -100,21 +113,22 @@ class OpenAIBackend(Backend):
 
     def describe(self) -> dict[str, object]:
         workers = self.pool.workers if self.pool else []
-        return {
-            "workers": [
-                {"url": w.url, "healthy": w.healthy, "circuit": w.breaker.state} for w in workers
-            ]
-        }
+        return {"workers": [w.describe() for w in workers]}
 
     def retry_after(self) -> int:
         return self.pool.retry_after() if self.pool else 5
+
+    @property
+    def dialect(self) -> Dialect | None:
+        """The dialect tried first for constrained output; None: detect ("auto")."""
+        mode = self.options.structured
+        return None if mode in ("off", "auto") else mode  # type: ignore[return-value]
 
     async def start(self) -> None:
         if self._client is not None:
             return
         o = self.options
         self._transport = LeanTransport(max_connections=o.max_connections)
-        self._timeouts = {"connect": o.connect_timeout_s, "read": o.read_timeout_s}
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(o.read_timeout_s, connect=o.connect_timeout_s),
             transport=self._transport,
@@ -126,6 +140,16 @@ class OpenAIBackend(Backend):
             breaker_cooldown_s=o.breaker_cooldown_s,
             health_interval_s=o.health_interval_s,
             headers=self._headers,
+            capabilities=o.capabilities_of,
+            metrics=self.metrics,
+        )
+        self._calls = Calls(
+            self.pool,
+            self._transport,
+            o,
+            dialect=self.dialect,
+            headers=self._headers,
+            metrics=self.metrics,
         )
         await self.pool.probe_all()
         self.pool.start()
@@ -138,9 +162,11 @@ class OpenAIBackend(Backend):
             self._client = None
 
     def request_body(self, group: SampleGroup) -> dict[str, Any]:
+        """The chat body for a group, without the structured-output fields (those depend on
+        the worker that takes it: `chain_request`)."""
         o = self.options
-        body: dict[str, Any] = {
-            "model": self.model,
+        return {
+            "model": self._known_model() or self.model,
             "messages": build_messages(group.history, group.task),
             "n": group.n,
             "temperature": o.temperature,
@@ -148,14 +174,44 @@ class OpenAIBackend(Backend):
             "max_tokens": o.max_tokens,
             "seed": group.seed % (2**31),
         }
-        body.update(structured_fields(o.structured, len(group.task.candidates)))
-        return body
+
+    def chain_schema(self, group: SampleGroup) -> Schema | None:
+        if self.options.structured == "off":
+            return None
+        return Schema("evaluation_chain", chain_schema(len(group.task.candidates)))
 
     async def generate(self, group: SampleGroup) -> list[Completion]:
         # Route by whose history fills the prompt: that worker's prefix cache holds it.
         key = group.user_id if group.level == "ind" else f"{group.user_id}\x1f{group.source}"
-        data = await self._send(self.request_body(group), key)
-        return self._completions(data, group.n, markers=self.options.structured != "off")
+        body, schema = self.request_body(group), self.chain_schema(group)
+        data, worker = await self._send(body, key, schema)
+        completions = self._completions(data, group.n, markers=schema is not None)
+        missing = group.n - len(completions)
+        if missing > 0:
+            completions += await self._top_up(body, key, schema, missing, worker)
+        return completions
+
+    async def _top_up(
+        self, body: dict[str, Any], key: str, schema: Schema | None, missing: int, worker: Worker
+    ) -> list[Completion]:
+        """The samples a server did not return, asked for concurrently, one per request (each
+        with its own seed); those that fail are left out, and the engine counts them."""
+        if self.metrics is not None:
+            self.metrics.backend_topups.labels(worker.url).inc(missing)
+        seeds = [(body["seed"] + 7919 * (i + 1)) % (2**31) for i in range(missing)]
+        answers = await asyncio.gather(
+            *(self._send({**body, "n": 1, "seed": seed}, key, schema) for seed in seeds),
+            return_exceptions=True,
+        )
+        out: list[Completion] = []
+        for answer in answers:
+            if isinstance(answer, BackendError):
+                log.warning("a top-up sample failed: %s", answer.detail)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                out += self._completions(answer[0], 1, markers=schema is not None)
+        return out
 
     async def complete(
         self,
@@ -164,113 +220,33 @@ class OpenAIBackend(Backend):
         key: str,
         temperature: float = 0.0,
         seed: int = 0,
-        extra: dict[str, Any] | None = None,
+        schema: Schema | None = None,
     ) -> str:
         """One chat completion for another task than a chain (the critic's extraction and
         matching), through the same routing, retries and failover; its text as written."""
         o = self.options
         body: dict[str, Any] = {
-            "model": self.model,
+            "model": self._known_model() or self.model,
             "messages": messages,
             "n": 1,
             "temperature": temperature,
             "top_p": o.top_p,
             "max_tokens": o.max_tokens,
             "seed": seed % (2**31),
-            **(extra or {}),
         }
-        choices = self._completions(await self._send(body, key), 1, markers=False)
+        data, _ = await self._send(body, key, schema if o.structured != "off" else None)
+        choices = self._completions(data, 1, markers=False)
         return choices[0].text if choices else ""
 
-    async def _send(self, body: dict[str, Any], key: str) -> dict[str, Any]:
-        """The answer of the first worker in `key`'s order that gives one."""
-        if self.pool is None or self._client is None:
+    async def _send(
+        self, body: dict[str, Any], key: str, schema: Schema | None
+    ) -> tuple[dict[str, Any], Worker]:
+        if self._calls is None:
             raise BackendError("unavailable", "the OpenAI backend is not started")
         if self._known_model() is None:
             raise BackendError("unavailable", "no worker has listed its model at /v1/models yet")
-        workers = self.pool.route(key)
-        if not workers:
-            raise BackendError("unavailable", "every worker is down or its circuit is open")
-        failures: list[_Retryable] = []
         async with self._gate:
-            for worker in workers:
-                try:
-                    return await self._with_retries(worker, body)
-                except _Retryable as error:
-                    failures.append(error)
-                    log.warning("worker %s failed: %s", worker.url, error.detail)
-        detail = "; ".join(f.detail for f in failures)
-        if all(f.dead for f in failures):  # nobody answered: the fleet is down
-            raise BackendError("unavailable", f"no worker reachable ({detail})")
-        raise BackendError(failures[-1].reason, f"every worker failed ({detail})")
-
-    async def _with_retries(self, worker: Worker, body: dict[str, Any]) -> dict[str, Any]:
-        o = self.options
-        for attempt in range(o.retries + 1):
-            try:
-                data = await self._post(worker, body)
-                worker.breaker.record_success()
-                return data
-            except _Retryable as error:
-                worker.breaker.record_failure()
-                if error.dead:
-                    worker.healthy = False  # until the next /health probe says otherwise
-                if error.dead or attempt == o.retries or not worker.breaker.allows():
-                    raise
-                delay = min(o.backoff_base_s * 2**attempt, o.backoff_max_s)
-                await asyncio.sleep(delay + random.uniform(0, o.backoff_base_s))
-        raise AssertionError("unreachable")
-
-    async def _post(self, worker: Worker, body: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
-        try:
-            data = await self._exchange(worker, body)
-        except (_Retryable, BackendError) as error:
-            if self.metrics is not None:
-                kind = error.detail.split(":")[0] if isinstance(error, _Retryable) else "http_4xx"
-                self.metrics.backend_errors.labels(self.name, worker.url, kind).inc()
-            raise
-        if self.metrics is not None:
-            self.metrics.backend_duration.labels(self.name, worker.url).observe(
-                time.perf_counter() - started
-            )
-        return data
-
-    async def _exchange(self, worker: Worker, body: dict[str, Any]) -> dict[str, Any]:
-        assert self._transport is not None
-        # Straight to the shared client's transport: chat calls need none of the client's
-        # cookie, redirect or auth handling, which cost more CPU than the HTTP exchange.
-        request = httpx.Request(
-            "POST",
-            worker.chat_url,
-            headers=self._headers,
-            content=orjson.dumps(body),
-            extensions={"timeout": self._timeouts},
-        )
-        try:
-            response = await self._transport.handle_async_request(request)
-        except httpx.ConnectError as error:
-            raise _Retryable(f"connect: {error}", reason="backend_error", dead=True) from error
-        except httpx.TimeoutException as error:
-            raise _Retryable(
-                f"timeout: {type(error).__name__}", reason="timeout", dead=False
-            ) from error
-        except httpx.TransportError as error:
-            raise _Retryable(f"transport: {error}", reason="backend_error", dead=False) from error
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Retryable(f"http_{status}: server error", reason="backend_error", dead=False)
-        if status >= 400:  # our request is wrong: retrying or failing over will not help
-            raise BackendError(
-                "backend_error", f"HTTP {status} from {worker.url}: {response.text[:300]}"
-            )
-        try:
-            data: dict[str, Any] = orjson.loads(response.content)
-        except orjson.JSONDecodeError as error:
-            raise _Retryable(
-                "bad_json: response is not JSON", reason="backend_error", dead=False
-            ) from error
-        return data
+            return await self._calls.send(body, key, schema)
 
     def _completions(self, data: dict[str, Any], n: int, *, markers: bool) -> list[Completion]:
         choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))

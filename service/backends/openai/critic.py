@@ -21,7 +21,7 @@ import numpy as np
 
 from service.backends.openai import critique_prompts as prompts
 from service.backends.openai.backend import OpenAIBackend
-from service.backends.openai.schema import constrained
+from service.backends.openai.schema import Schema
 from service.engine.backend import BackendError
 from service.engine.critic import Critic, CriticError, CritiqueText, Similarity
 from service.engine.critique import Argument, Polarity, Target
@@ -54,8 +54,7 @@ class OpenAICritic(Critic):
 
     async def _extract(self, critique: CritiqueText) -> tuple[Argument, ...]:
         messages = prompts.extraction_messages(critique)
-        schema = constrained(self._mode, "critique_arguments", prompts.ARGUMENTS_SCHEMA)
-        text = await self._ask(messages, schema)
+        text = await self._ask(messages, Schema("critique_arguments", prompts.ARGUMENTS_SCHEMA))
         found = first_object(text, "arguments")
         if found is None:
             raise CriticError("unreadable_output", f"no arguments object in {text[:200]!r}")
@@ -66,9 +65,7 @@ class OpenAICritic(Critic):
         if not model or not human:
             return out
         messages = prompts.matching_messages(model, human)
-        text = await self._ask(
-            messages, constrained(self._mode, "argument_pairs", prompts.PAIRS_SCHEMA)
-        )
+        text = await self._ask(messages, Schema("argument_pairs", prompts.PAIRS_SCHEMA))
         found = first_object(text, "pairs")
         if found is None:
             raise CriticError("unreadable_output", f"no pairs object in {text[:200]!r}")
@@ -76,15 +73,11 @@ class OpenAICritic(Critic):
             out[i, j] = max(out[i, j], value)
         return out
 
-    @property
-    def _mode(self) -> str:
-        return self.backend.options.structured
-
-    async def _ask(self, messages: list[dict[str, str]], extra: dict[str, Any]) -> str:
+    async def _ask(self, messages: list[dict[str, str]], schema: Schema) -> str:
         # Spread critiques over the workers by their content; one critique stays on one worker.
         key = "critic\x1f" + hashlib.sha1(messages[-1]["content"].encode()).hexdigest()[:16]
         try:
-            return await self.backend.complete(messages, key=key, extra=extra)
+            return await self.backend.complete(messages, key=key, schema=schema)
         except BackendError as error:
             raise CriticError(
                 error.reason, error.detail, unavailable=error.reason == "unavailable"

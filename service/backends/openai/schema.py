@@ -7,7 +7,16 @@ shape, which `service.engine.parsing` reads like the released format (rationale 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A JSON schema a request's output must follow, and its name (OpenAI's dialect wants one)."""
+
+    name: str
+    schema: dict[str, Any]
 
 
 def chain_schema(n_candidates: int) -> dict[str, Any]:
@@ -76,13 +85,10 @@ def chain_schema(n_candidates: int) -> dict[str, Any]:
     }
 
 
-def structured_fields(mode: str, n_candidates: int) -> dict[str, Any]:
-    """Request fields for `mode` ("structured_outputs" = vLLM's, "response_format" = OpenAI's)."""
-    return constrained(mode, "evaluation_chain", chain_schema(n_candidates))
-
-
 def constrained(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """The request fields that constrain the output to `schema` in `mode` ("off": none)."""
+    """The request fields that constrain the output to `schema` in `mode`, a dialect
+    (`capabilities.Dialect`): vLLM's `structured_outputs`, OpenAI's `response_format`
+    `json_schema`, or llama.cpp's `json_object` with the schema beside it; anything else: none."""
     if mode == "structured_outputs":
         return {"structured_outputs": {"json": schema}}
     if mode == "response_format":
@@ -92,4 +98,6 @@ def constrained(mode: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
                 "json_schema": {"name": name, "schema": schema},
             }
         }
+    if mode == "json_object":
+        return {"response_format": {"type": "json_object", "schema": schema}}
     return {}

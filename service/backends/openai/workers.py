@@ -3,7 +3,10 @@
 A user's requests go to the same worker (rendezvous hashing on a routing key), so that worker's
 prefix cache keeps that user's history prompt warm; when it is down they fail over to the next
 worker in the user's own ranking, which spreads a dead worker's users evenly. Health comes from
-each worker's `/health` and from the requests themselves through a per-worker circuit breaker.
+each worker's `/health` (or `/v1/models`, for servers without one: see `capabilities`) and from
+the requests themselves through a per-worker circuit breaker. Each worker's state is published
+as gauges (`pgenrm_backend_up`, `pgenrm_backend_breaker_state`, `pgenrm_backend_capabilities`)
+whenever it may have changed: after every probe and every request.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+
+from service.backends.openai.capabilities import Capabilities, model_label
+from service.core.metrics import Metrics
 
 log = logging.getLogger("pgenrm.workers")
 
@@ -59,7 +65,9 @@ class Worker:
     url: str  # root URL, no trailing slash and no /v1
     breaker: CircuitBreaker
     healthy: bool = True  # from the last /health probe
-    models: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # ids as listed (maybe file paths)
+    caps: Capabilities = field(default_factory=Capabilities)
+    published: tuple[str, ...] | None = None  # the capability labels last exported
     chat_url: httpx.URL = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +76,19 @@ class Worker:
     @property
     def available(self) -> bool:
         return self.healthy and self.breaker.allows()
+
+    def describe(self) -> dict[str, object]:
+        """For /readyz: state and what was detected (model names, never file paths)."""
+        return {
+            "url": self.url,
+            "healthy": self.healthy,
+            "circuit": self.breaker.state,
+            "models": [model_label(m) for m in self.models],
+            **self.caps.describe(),
+        }
+
+
+_BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
 
 def normalise_url(url: str) -> str:
@@ -96,17 +117,20 @@ class WorkerPool:
         breaker_cooldown_s: float = 15.0,
         health_interval_s: float = 5.0,
         headers: dict[str, str] | None = None,
+        capabilities: Callable[[str], Capabilities] = lambda _url: Capabilities(),
+        metrics: Metrics | None = None,
     ) -> None:
         if not urls:
             raise ValueError("at least one worker URL is needed")
-        self.workers = [
-            Worker(normalise_url(u), CircuitBreaker(breaker_threshold, breaker_cooldown_s))
-            for u in urls
-        ]
+        self.workers = []
+        for url in map(normalise_url, urls):
+            breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_s)
+            self.workers.append(Worker(url, breaker, caps=capabilities(url)))
         self._client = client
         self._interval = health_interval_s
         self._headers = headers or {}
         self._task: asyncio.Task[None] | None = None
+        self.metrics = metrics
 
     def route(self, key: str) -> list[Worker]:
         """Workers to try for this key, in order: available ones first, in rendezvous order."""
@@ -119,21 +143,66 @@ class WorkerPool:
         return max(1, int(min(waits, default=self._interval) + 0.999))
 
     async def probe(self, worker: Worker) -> None:
-        try:
-            response = await self._client.get(f"{worker.url}/health", timeout=2.0)
-            healthy = response.status_code == 200
-        except httpx.HTTPError:
-            healthy = False
-        if healthy and not worker.models:
-            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError, TypeError):
-                listed = await self._client.get(
-                    f"{worker.url}/v1/models", headers=self._headers, timeout=5.0
-                )
-                worker.models = [m["id"] for m in listed.json()["data"]]
-                log.info("worker %s serves %s", worker.url, ", ".join(worker.models) or "nothing")
+        """Health from `/health`; a server without one (404, 405) is judged by `/v1/models`
+        from then on. `/v1/models` also names the model."""
+        caps, status = worker.caps, None
+        if caps.health != "models":
+            status = await self._status(f"{worker.url}/health", limit_s=2.0)
+            if caps.health is None and status in (404, 405):
+                caps.health = "models"
+                log.warning("worker %s has no /health (%s): /v1/models says", worker.url, status)
+            elif caps.health is None and status is not None:
+                caps.health = "health"
+        if caps.health == "models":
+            healthy = await self._list_models(worker)
+        else:
+            healthy = status == 200
+            if healthy and not worker.models:
+                await self._list_models(worker)
         if healthy != worker.healthy:
             log.warning("worker %s is now %s", worker.url, "healthy" if healthy else "unhealthy")
         worker.healthy = healthy
+        self.publish(worker)
+
+    async def _status(self, url: str, *, limit_s: float) -> int | None:
+        try:
+            response = await self._client.get(url, headers=self._headers, timeout=limit_s)
+            return response.status_code
+        except httpx.HTTPError:
+            return None
+
+    async def _list_models(self, worker: Worker) -> bool:
+        """True when `/v1/models` answered with a model list (kept on the worker)."""
+        try:
+            listed = await self._client.get(
+                f"{worker.url}/v1/models", headers=self._headers, timeout=5.0
+            )
+            models = [str(m["id"]) for m in listed.json()["data"]] if listed.is_success else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            models = None
+        if models is None:
+            return False
+        if models != worker.models:
+            shown = ", ".join(model_label(m) for m in models) or "nothing"
+            log.info("worker %s serves %s", worker.url, shown)
+        worker.models = models
+        return True
+
+    def publish(self, worker: Worker) -> None:
+        """The worker's up/down, breaker state and capabilities, as gauges."""
+        if self.metrics is None:
+            return
+        m, state = self.metrics, worker.breaker.state
+        m.backend_up.labels(worker.url).set(1 if worker.available else 0)
+        m.backend_breaker_state.labels(worker.url).set(_BREAKER_STATES[state])
+        caps = worker.caps
+        n = "unknown" if caps.n is None else str(caps.n).lower()
+        key = (caps.health or "unknown", n, caps.dialect or "unknown")
+        if worker.published != key:
+            if worker.published is not None:  # zeroed, not removed: multiprocess files keep it
+                m.backend_capabilities.labels(worker.url, *worker.published).set(0)
+            m.backend_capabilities.labels(worker.url, *key).set(1)
+            worker.published = key
 
     async def probe_all(self) -> None:
         await asyncio.gather(*(self.probe(w) for w in self.workers))
