@@ -5,6 +5,7 @@ gives (`feedback`) name the criteria they value."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +14,7 @@ import pytest
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.feedback import GROUPS, emphasis, named
 from service.backends.embedded.params import load_params, with_calibration
-from service.backends.embedded.usermodel import ExpertBank, _trust
+from service.backends.embedded.usermodel import ExpertBank, _posterior, _trust
 from service.core.chain import EvaluationChain
 from service.core.embedder import Embedder
 from service.core.inputs import PreferencePair
@@ -100,25 +101,37 @@ async def test_a_users_reasons_reach_the_persona(engine: ScoringEngine, embedder
 
 
 def test_a_history_is_trusted_as_much_as_its_populations_histories_are() -> None:
-    """Per-population calibration: the trust (population prior, own-model prior, temperature)
-    is the mix of the populations' own, weighted by how well each population explains the
-    history; no history keeps the global values."""
-    per = (("dsp", 2.0, 0.0, 1.0), ("ukp_convarg", 2.0, -4.0, 0.25))
+    """Per-population calibration: the posterior is the mix of the posteriors under each
+    population's own trust (population prior, own-model prior, temperature), weighted by how
+    well each population explains the history; no history keeps the global values."""
+    per = (("dsp", 2.0, 0.0, 4.0), ("ukp_convarg", 2.0, -4.0, 0.25))
     bank = ExpertBank(with_calibration(load_params(), by_population=per))
     assert {"dsp", "ukp_convarg"} <= set(bank.populations)
-    ll = np.zeros(len(bank.labels))
-    ll[bank.populations["dsp"]] = 30.0  # the dsp population explains this history far better
-    assert _trusted(bank, ll) == pytest.approx((2.0, 0.0, 1.0), abs=1e-6)
-    ll[bank.populations["ukp_convarg"]] = 30.0  # both equally: the mean of the two
-    assert _trusted(bank, ll) == pytest.approx((2.0, -2.0, 0.625))
+    rng = np.random.default_rng(0)
+    ll = rng.normal(-5.0, 2.0, (1, len(bank.labels)))
+    ll_ind, own = np.array([-4.0]), np.array([True])
+    ll[0, bank.populations["dsp"]] = 30.0  # the dsp population explains this history far better
+    np.testing.assert_allclose(
+        _posterior(bank, ll, ll_ind, own), _under(bank, ll, per[0]), atol=1e-12
+    )
+    ll[0, bank.populations["ukp_convarg"]] = 30.0  # both equally: the mean of the two
+    both = (_under(bank, ll, per[0]) + _under(bank, ll, per[1])) / 2
+    np.testing.assert_allclose(_posterior(bank, ll, ll_ind, own), both, atol=1e-12)
+    # A crowd history that reads a little like dsp's: a small share of dsp's sharp posterior,
+    # not a sharper posterior for all of it (the trust values themselves are not mixed).
+    ll[0, bank.populations["dsp"]] = 30.0 + np.log(0.1 / 0.9)
+    mixed = _posterior(bank, ll, ll_ind, own)
+    ukp = _under(bank, ll, per[1])
+    assert np.abs(mixed - ukp).sum() <= 2 * 0.1 + 1e-9
     cal = bank.calibration
-    population, individual, temperature = _trust(bank, None, 1)
-    assert population is None
-    assert (float(individual[0]), float(temperature[0])) == (cal.individual_bias, cal.temperature)
+    [(share, values)] = _trust(bank, None, 1)
+    assert float(share[0]) == 1.0
+    assert values == (cal.population_bias, cal.individual_bias, cal.temperature)
 
 
-def _trusted(bank: ExpertBank, ll: npt.NDArray[np.float64]) -> tuple[float, float, float]:
-    """`_trust` for one history's log-likelihoods."""
-    population, individual, temperature = _trust(bank, ll[None], 1)
-    assert population is not None
-    return float(population[0]), float(individual[0]), float(temperature[0])
+def _under(
+    bank: ExpertBank, ll: npt.NDArray[np.float64], calibration: tuple[str, float, float, float]
+) -> npt.NDArray[np.float64]:
+    """The posterior under one population's trust alone."""
+    alone = bank.with_calibration(replace(bank.calibration, by_population=(calibration,)))
+    return _posterior(alone, ll, np.array([-4.0]), np.array([True]))

@@ -90,7 +90,6 @@ class ExpertBank:
         self.style = self.predict.style
         self.calibration = params.calibration
         self._population = np.array([e.kind == "population" for e in params.experts])
-        self.bias = np.where(self._population, self.calibration.population_bias, 0.0)
         # Each dataset's own population expert, by dataset name (for per-population trust).
         self.populations = {
             e.label.split("/")[0]: j
@@ -102,7 +101,6 @@ class ExpertBank:
         """The same experts under another calibration (no matrices are copied)."""
         other = copy.copy(self)
         other.calibration = calibration
-        other.bias = np.where(self._population, calibration.population_bias, 0.0)
         return other
 
     def view_scores(self, views: TextViews) -> dict[str, F64]:
@@ -283,22 +281,10 @@ def infer(
     (feedback.emphasis of the user's reasons) raises the style groups they name."""
     c = counts.astype(np.float64)
     n_samples, n_experts = c.shape[0], len(bank.labels)
-    ll = (
-        c @ _log_sigmoid(history.expert_margin).T if history.k else np.zeros((n_samples, n_experts))
-    )
+    ll = c @ _log_sigmoid(history.expert_margin).T if history.k else None
     cal = bank.calibration
-    population_bias, individual_bias, temperature = _trust(
-        bank, ll if history.k else None, n_samples
-    )
-    if population_bias is None:
-        bias = np.broadcast_to(bank.bias, ll.shape)
-    else:
-        bias = np.where(bank._population, population_bias[:, None], 0.0)
     alpha, ll_ind, directions, own = _individual(history, c, cal.individual_alphas)
-    own_logit = np.where(own, temperature * ll_ind + individual_bias, -np.inf)
-    logits = np.column_stack([temperature[:, None] * ll + bias, own_logit])
-    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-    weights /= weights.sum(axis=1, keepdims=True)
+    weights = _posterior(bank, ll, ll_ind, own)
     if rng is not None and cal.posterior_concentration > 0:
         for b in range(1, n_samples):
             size = n_experts + 1 if own[b] else n_experts
@@ -334,24 +320,43 @@ def infer(
     )
 
 
-def _trust(bank: ExpertBank, ll: F64 | None, n_samples: int) -> tuple[F64 | None, F64, F64]:
-    """Per sample: (population bias or None for the bank's own, individual bias, temperature)
-    for histories with these (B, J) expert log-likelihoods: with per-population calibrations,
-    the mix of them weighted by the posterior over the datasets' populations (flat prior,
-    temperature 1), so a history that reads like a crowd's is trusted as that crowd's are."""
+def _posterior(bank: ExpertBank, ll: F64 | None, ll_ind: F64, own: npt.NDArray[np.bool_]) -> F64:
+    """(B, J + 1): the posterior over the experts and, last, the user's own history model.
+
+    With per-population calibrations it is the mix of the posteriors under each population's
+    own trust, weighted by how well that population explains the history. Mixing posteriors,
+    not the trust values: a temperature multiplies every log-likelihood, so a crowd history
+    that reads 10% like a sharply trusted population's would otherwise be trusted sharply as a
+    whole, where here only a tenth of its posterior is."""
+    n_samples = ll_ind.shape[0]
+    evidence = ll if ll is not None else np.zeros((n_samples, len(bank.labels)))
+    weights = np.zeros((n_samples, len(bank.labels) + 1))
+    for share, (population_bias, individual_bias, temperature) in _trust(bank, ll, n_samples):
+        bias = np.where(bank._population, population_bias, 0.0)
+        own_logit = np.where(own, temperature * ll_ind + individual_bias, -np.inf)
+        logits = np.column_stack([temperature * evidence + bias, own_logit])
+        part = np.exp(logits - logits.max(axis=1, keepdims=True))
+        weights += share[:, None] * part / part.sum(axis=1, keepdims=True)
+    return weights
+
+
+def _trust(
+    bank: ExpertBank, ll: F64 | None, n_samples: int
+) -> list[tuple[F64, tuple[float, float, float]]]:
+    """Per population calibration, (each sample's share, (population bias, individual bias,
+    temperature)) for histories with these (B, J) expert log-likelihoods: the shares are the
+    posterior over the datasets' populations (flat prior, temperature 1), so a history that
+    reads like a crowd's is trusted as that crowd's are. Without a history or per-population
+    calibrations, the bank's own calibration with share 1."""
     cal = bank.calibration
     known = [(bank.populations[n], v) for n, *v in cal.by_population if n in bank.populations]
     if ll is None or not known:
-        return (
-            None,
-            np.full(n_samples, cal.individual_bias),
-            np.full(n_samples, cal.temperature),
-        )
+        own = (cal.population_bias, cal.individual_bias, cal.temperature)
+        return [(np.ones(n_samples), own)]
     fit = ll[:, [j for j, _ in known]]
-    weight = np.exp(fit - fit.max(axis=1, keepdims=True))
-    weight /= weight.sum(axis=1, keepdims=True)
-    mixed = weight @ np.array([v for _, v in known])
-    return mixed[:, 0], mixed[:, 1], mixed[:, 2]
+    share = np.exp(fit - fit.max(axis=1, keepdims=True))
+    share /= share.sum(axis=1, keepdims=True)
+    return [(share[:, i], (v[0], v[1], v[2])) for i, (_, v) in enumerate(known)]
 
 
 def _individual(

@@ -38,7 +38,7 @@ FEEDBACK_GAINS = (0.0, 0.5, 1.0, 2.0, 4.0)
 GRID: dict[str, tuple[float, ...]] = {
     "population_bias": (-2.0, 0.0, 2.0, 4.0, 6.0, 8.0),
     "individual_bias": (-4.0, -2.0, 0.0),
-    "temperature": (0.25, 0.5, 1.0),
+    "temperature": (0.25, 0.5, 1.0, 2.0, 4.0),
 }
 
 
