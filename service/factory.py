@@ -74,6 +74,7 @@ def build_openai(settings: Settings) -> OpenAIBackend:
             retries=settings.openai_retries,
             max_concurrency=settings.openai_max_concurrency,
             structured=settings.openai_structured,
+            structured_schema=settings.openai_structured_schema,
             health_interval_s=settings.openai_health_interval_s,
             capabilities=settings.openai_capabilities,
             affinity_header=settings.openai_affinity_header,

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="Constrained JSON output for generic judges (off for P-GenRM): auto "
         "detects each server's dialect; a dialect is tried first.",
     )
+    openai_structured_schema: Literal["chain", "scores"] = Field(
+        "chain",
+        description="What constrained output holds: the whole chain, or each response's "
+        "overall score alone (a few tokens, for slow grammar engines).",
+    )
     openai_capabilities: dict[str, WorkerCapabilities] = Field(
         default_factory=dict,
         description="JSON: per worker URL (or '*'), capabilities set instead of detected.",

@@ -88,12 +88,15 @@ def number_field(body: dict[str, Any], name: str, default: float) -> float:
     return float(value)
 
 
-def structured_dialect(body: dict[str, Any], honoured: tuple[str, ...]) -> str | None:
+def structured_dialect(
+    body: dict[str, Any], honoured: tuple[str, ...], refusal_status: int = 422
+) -> str | None:
     """The structured-output dialect a request asks for, if this server honours it.
 
-    A `response_format` type the server does not know is refused (422, as a pydantic-validated
-    server such as llama.cpp's does); an unknown top-level field is ignored, so a
-    `structured_outputs` the server does not honour leaves the output free.
+    A `response_format` type the server does not know is refused with `refusal_status` and a
+    pydantic-style validation message (llama.cpp's server sends it as a 500); an unknown
+    top-level field is ignored, so a `structured_outputs` the server does not honour leaves
+    the output free.
     """
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") not in (None, "text"):
@@ -101,7 +104,10 @@ def structured_dialect(body: dict[str, Any], honoured: tuple[str, ...]) -> str |
             str(fmt.get("type"))
         )
         if kind is None or kind not in honoured:
-            raise SimulatorError(422, f"response_format type {fmt.get('type')!r} is not supported")
+            raise SimulatorError(
+                refusal_status,
+                f"1 validation error: response_format.type {fmt.get('type')!r} is not supported",
+            )
         return kind
     guided = body.get("structured_outputs")
     if isinstance(guided, dict) and guided.get("json") is not None:

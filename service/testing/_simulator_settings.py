@@ -47,7 +47,13 @@ class Settings:
     dialects: tuple[str, ...] = _setting(
         DIALECTS,
         "structured-output fields honoured (structured_outputs,response_format,json_object); "
-        "another response_format type is a 422, an unhonoured structured_outputs is ignored",
+        "another response_format type is refused, an unhonoured structured_outputs ignored",
+    )
+    models_behind_chats: bool = _setting(
+        False, "/v1/models waits for a generation slot (llama.cpp answers it between requests)"
+    )
+    refusal_status: int = _setting(
+        422, "the status refusing a response_format type (llama.cpp: 500, a validation error)"
     )
     fault_seed: int = _setting(0, "seeds the fault draws (a reset or a new seed replays them)")
 
@@ -77,8 +83,8 @@ def coerce(name: str, value: Any) -> Any:
     number = kind(value)
     if name in RATES and not 0.0 <= number <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1")
-    if name == "status_code" and not 400 <= number <= 599:
-        raise ValueError("status_code must be an HTTP error status (400-599)")
+    if name in ("status_code", "refusal_status") and not 400 <= number <= 599:
+        raise ValueError(f"{name} must be an HTTP error status (400-599)")
     if name == "max_concurrency" and number < 1:
         raise ValueError("max_concurrency must be at least 1")
     if number < 0 and name != "fault_seed":
@@ -86,7 +92,16 @@ def coerce(name: str, value: Any) -> Any:
     return number
 
 
-# llama.cpp's OpenAI-compatible server (llama-cpp-python 0.3): no /health, one choice whatever
-# n says, a schema only as response_format json_object (json_schema is a 422, vLLM's field is
-# ignored). Its model id is the GGUF's path: start the simulator with such a `model`.
-LLAMA_CPP: dict[str, Any] = {"health_endpoint": False, "max_n": 1, "dialects": ("json_object",)}
+# llama.cpp's OpenAI-compatible server (llama-cpp-python 0.3.36): one request at a time (even
+# /v1/models waits for the generation in progress), no /health, one choice whatever n says, a
+# schema only as response_format json_object (json_schema is a 500 saying the request failed
+# validation; vLLM's field is ignored). Its model id is the GGUF's path: start the simulator
+# with such a `model`.
+LLAMA_CPP: dict[str, Any] = {
+    "max_concurrency": 1,  # one request generates at a time; /v1/models waits its turn
+    "models_behind_chats": True,
+    "health_endpoint": False,
+    "max_n": 1,
+    "dialects": ("json_object",),
+    "refusal_status": 500,
+}

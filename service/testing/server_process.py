@@ -16,6 +16,7 @@ from typing import IO
 import httpx
 
 from service.testing._ports import REPO, free_port
+from service.testing._processes import stop
 
 
 @contextmanager
@@ -55,12 +56,7 @@ def served(
         yield url
     finally:
         workers = [p for p in server_pids(url) if p != proc.pid]
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout_s=20)
         _reap(workers)
         if proc.stdout:
             proc.stdout.close()

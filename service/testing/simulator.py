@@ -160,7 +160,7 @@ class Simulator:
         temperature = number_field(body, "temperature", 1.0)
         number_field(body, "top_p", 1.0)
         seed = int_field(body, "seed", None, -(2**63), 2**64)
-        dialect = structured_dialect(body, s.dialects)
+        dialect = structured_dialect(body, s.dialects, s.refusal_status)
         structured = dialect is not None
         text = "\n\n".join(m["content"] for m in messages)
         entry.update(n=n, asked=asked, structured=structured, dialect=dialect)
@@ -249,6 +249,9 @@ def build_app(model: str = DEFAULT_MODEL, settings: Settings | None = None) -> S
     async def models(_: Request) -> Response:
         if sim.settings.down:
             return error_response(503, "the simulator is down (configured `down`)")
+        if sim.settings.models_behind_chats:  # served between generations, as llama.cpp does
+            async with sim.gate:
+                pass
         card = {"id": sim.model, "object": "model", "created": 0, "owned_by": "pgenrm-simulator"}
         return JSONResponse({"object": "list", "data": [card]})
 

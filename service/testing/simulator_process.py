@@ -25,6 +25,7 @@ from typing import IO, Any
 import httpx
 
 from service.testing._ports import REPO, free_port
+from service.testing._processes import stop
 
 DEFAULT_MODEL = "pgenrm-simulator"
 
@@ -175,13 +176,7 @@ class Simulator:
         """Terminate (graceful), then kill if it lingers; safe to call twice."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, timeout_s)
         if self._output is not None:
             self._output.close()
             self._output = None

@@ -35,7 +35,12 @@ def score_each(sim: Simulator, settings: Settings, rounds: int = 2) -> list[dict
         for _ in range(rounds):
             for user in USERS:
                 sim.reset()
-                body = {"user_id": user, "history": [], "prompt": "Tea?", "candidates": [LONG, SHORT]}
+                body = {
+                    "user_id": user,
+                    "history": [],
+                    "prompt": "Tea?",
+                    "candidates": [LONG, SHORT],
+                }
                 assert client.post("/v1/score", json=body).status_code == 200
                 sent += [{**entry, "user": user} for entry in sim.stats()["log"]]
     return sent

@@ -98,6 +98,17 @@ async def test_ignored_n_is_topped_up_with_concurrent_single_requests(llama: Sim
     await backend.close()
 
 
+async def test_a_busy_one_at_a_time_server_stays_healthy(llama: Simulator) -> None:
+    """llama.cpp answers /v1/models only between generations: probes that time out while it
+    writes must not take it out of the pool (the top-ups would find no worker)."""
+    llama.configure(latency_s=1.0)
+    backend, _ = await started(llama, probe_timeout_s=0.3, health_interval_s=0.1)
+    out = await engine(backend).score("u", prefers("short"), task(LONG, SHORT), Scaling(3, 0))
+    assert out.ind.valid == 3 and llama.stats()["max_in_flight"] == 2  # top-ups queued
+    assert backend.pool.workers[0].healthy  # type: ignore[union-attr]
+    await backend.close()
+
+
 async def test_a_server_that_honours_n_gets_one_request(vllm: Simulator) -> None:
     vllm.reset(config=True)
     backend, metrics = await started(vllm)
@@ -110,13 +121,15 @@ async def test_a_server_that_honours_n_gets_one_request(vllm: Simulator) -> None
 
 
 async def test_a_rejected_dialect_falls_back_to_the_one_the_server_takes(llama: Simulator) -> None:
-    backend, metrics = await started(llama, structured="auto")
+    backend, metrics = await started(llama, structured="auto", retries=2)
     scorer = engine(backend)
     out = await scorer.score("u", prefers("short"), task(LONG, SHORT), Scaling(1, 0))
     assert out.ind.valid == 1
     log = llama.stats()["log"]
-    # OpenAI's json_schema first: refused (422); llama.cpp's json_object: taken and kept.
-    assert [(e["status"], e["dialect"]) for e in log] == [(422, None), (200, "json_object")]
+    # OpenAI's json_schema first: refused (a 500 "validation error", as llama.cpp answers it,
+    # neither retried nor held against the worker's breaker); json_object: taken and kept.
+    assert [(e["status"], e["dialect"]) for e in log] == [(500, None), (200, "json_object")]
+    assert backend.pool.workers[0].breaker.failures == 0  # type: ignore[union-attr]
     assert backend.pool.workers[0].caps.dialect == "json_object"  # type: ignore[union-attr]
     llama.reset()
     await scorer.score("u", prefers("short"), task(LONG, SHORT), Scaling(1, 0))
@@ -135,7 +148,7 @@ async def test_an_ignored_dialect_is_detected_by_its_free_text_answer(llama: Sim
     log = llama.stats()["log"]
     assert [(e["status"], e["dialect"]) for e in log] == [
         (200, None),  # structured_outputs: ignored, free text
-        (422, None),  # response_format json_schema: refused
+        (500, None),  # response_format json_schema: refused
         (200, "json_object"),
     ]
     assert backend.pool.workers[0].caps.dialect == "json_object"  # type: ignore[union-attr]

@@ -38,6 +38,7 @@ log = logging.getLogger("pgenrm.openai")
 # The affinity hash's key when none is configured: stable across gateways, but guessable ids
 # can then be confirmed by anyone who sees the header; set PGENRM_OPENAI_AFFINITY_KEY.
 DEFAULT_AFFINITY_KEY = b"pgenrm-affinity-v1"
+_VALIDATION = b"validation error"  # what pydantic says of a request that does not validate
 
 
 class _Retryable(Exception):
@@ -210,6 +211,10 @@ class Calls:
         except httpx.TransportError as error:
             raise _Retryable(f"transport: {error}", reason="backend_error", dead=False) from error
         status = response.status_code
+        if status >= 500 and _VALIDATION in response.content.lower():
+            # llama.cpp's server answers a request it cannot validate (a `response_format`
+            # type it does not know) with a 500: the request's fault, like a 4xx.
+            raise _Rejected(status, f"HTTP {status} from {worker.url}: {response.text[:300]}")
         if status == 429 or status >= 500:
             raise _Retryable(f"http_{status}: server error", reason="backend_error", dead=False)
         if status >= 400:  # our request is wrong: retrying or failing over will not help

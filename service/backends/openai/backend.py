@@ -22,7 +22,7 @@ import httpx
 from service.backends.openai._calls import Calls
 from service.backends.openai._transport import LeanTransport
 from service.backends.openai.capabilities import Capabilities, Dialect, model_label
-from service.backends.openai.schema import Schema, chain_schema
+from service.backends.openai.schema import Schema, chain_schema, scores_schema
 from service.backends.openai.workers import Worker, WorkerPool, normalise_url
 from service.core.config import WorkerCapabilities
 from service.engine.backend import Backend, BackendError, Completion, SampleGroup
@@ -48,9 +48,11 @@ class OpenAIOptions:
     max_concurrency: int = 64  # requests in flight from this gateway process
     max_connections: int = 128
     structured: Structured = "off"
+    structured_schema: Literal["chain", "scores"] = "chain"  # what constrained output holds
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 15.0
     health_interval_s: float = 5.0
+    probe_timeout_s: float = 5.0  # a health or /v1/models probe's answer
     # Per worker URL (normalised, or "*"): capabilities set instead of detected.
     capabilities: Mapping[str, WorkerCapabilities] = field(default_factory=dict)
     affinity_header: str = "x-user-id"
@@ -139,6 +141,7 @@ class OpenAIBackend(Backend):
             breaker_threshold=o.breaker_threshold,
             breaker_cooldown_s=o.breaker_cooldown_s,
             health_interval_s=o.health_interval_s,
+            probe_timeout_s=o.probe_timeout_s,
             headers=self._headers,
             capabilities=o.capabilities_of,
             metrics=self.metrics,
@@ -176,9 +179,12 @@ class OpenAIBackend(Backend):
         }
 
     def chain_schema(self, group: SampleGroup) -> Schema | None:
-        if self.options.structured == "off":
+        o, k = self.options, len(group.task.candidates)
+        if o.structured == "off":
             return None
-        return Schema("evaluation_chain", chain_schema(len(group.task.candidates)))
+        if o.structured_schema == "scores":
+            return Schema("overall_scores", scores_schema(k))
+        return Schema("evaluation_chain", chain_schema(k))
 
     async def generate(self, group: SampleGroup) -> list[Completion]:
         # Route by whose history fills the prompt: that worker's prefix cache holds it.

@@ -3,13 +3,13 @@
 Servers that speak `/v1/chat/completions` differ where it matters to a reward gateway: vLLM has
 `/health`, honours `n` and reads `structured_outputs`; llama.cpp's Python server has no
 `/health` (404), returns one choice whatever `n` says, takes a schema only as
-`response_format: {"type": "json_object", "schema": ...}`, rejects OpenAI's `json_schema` type,
-and names its model by the file it loaded. A worker's `Capabilities` start as the settings say
-(`auto` where they say nothing) and are filled in from the first answers: health from `/health`
-when it answers, else `/v1/models`; `n` from the first multi-sample response's choice count; the
-structured-output dialect from the first constrained request the server accepts, trying the
-next dialect when one is rejected. A detected value never changes afterwards; a set one never
-does either.
+`response_format: {"type": "json_object", "schema": ...}`, refuses OpenAI's `json_schema` type
+(a 500 saying the request failed validation) and names its model by the file it loaded. A
+worker's `Capabilities` start as the settings say (None where they say nothing) and are filled
+in from the first answers: health from `/health` when it answers, else `/v1/models`; `n` from
+the first multi-sample response's choice count; the structured-output dialect from the first
+constrained request the server accepts, trying the next dialect when one is rejected. A
+detected value never changes afterwards; a set one never does either.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ Dialect = Literal["structured_outputs", "response_format", "json_object"]
 # Tried in this order when nothing is set: OpenAI's own field first (vLLM, SGLang and most
 # hosted APIs take it), llama.cpp's variant, then vLLM's native field.
 DIALECTS: tuple[Dialect, ...] = ("response_format", "json_object", "structured_outputs")
-# A constrained request answered with one of these might be the dialect's fault.
-REJECTED_STATUSES = frozenset({400, 404, 415, 422, 501})
+# A constrained request refused with one of these might be the dialect's fault (llama.cpp's
+# server answers a `response_format` type it does not know with a 500 "validation error").
+REJECTED_STATUSES = frozenset({400, 404, 415, 422, 500, 501})
 
 
 @dataclass

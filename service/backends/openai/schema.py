@@ -19,9 +19,29 @@ class Schema:
     schema: dict[str, Any]
 
 
+# A score as an enumeration: servers whose grammars ignore `minimum`/`maximum` (llama.cpp's)
+# still cannot write a 0 or an 11.
+SCORE: dict[str, Any] = {"type": "integer", "enum": list(range(1, 11))}
+
+
+def scores_schema(n_candidates: int) -> dict[str, Any]:
+    """The overall score per response alone (`PGENRM_OPENAI_STRUCTURED_SCHEMA=scores`): a few
+    tokens, for servers where every constrained token is dear (a CPU, a grammar checked over a
+    large vocabulary); the trace then has scores without persona or criteria."""
+    return {
+        "type": "object",
+        "properties": {"better_response": _overall(n_candidates)},
+        "required": ["better_response"],
+    }
+
+
+def _overall(n_candidates: int) -> dict[str, Any]:
+    keys = [f"response_{i + 1}" for i in range(n_candidates)]
+    return {"type": "object", "properties": {k: SCORE for k in keys}, "required": keys}
+
+
 def chain_schema(n_candidates: int) -> dict[str, Any]:
     keys = [f"response_{i + 1}" for i in range(n_candidates)]
-    score = {"type": "number", "minimum": 1, "maximum": 10}
     scored = {
         "type": "object",
         "properties": {
@@ -31,7 +51,7 @@ def chain_schema(n_candidates: int) -> dict[str, Any]:
                     "type": "object",
                     "properties": {
                         "criterion": {"type": "string"},
-                        "score": score,
+                        "score": SCORE,
                         "justification": {"type": "string"},
                     },
                     "required": ["criterion", "score", "justification"],
@@ -75,11 +95,7 @@ def chain_schema(n_candidates: int) -> dict[str, Any]:
                 },
                 "required": ["criteria", "evaluations"],
             },
-            "better_response": {
-                "type": "object",
-                "properties": {k: score for k in keys},
-                "required": keys,
-            },
+            "better_response": _overall(n_candidates),
         },
         "required": ["analysis", "rationale", "better_response"],
     }

@@ -116,6 +116,7 @@ class WorkerPool:
         breaker_threshold: int = 5,
         breaker_cooldown_s: float = 15.0,
         health_interval_s: float = 5.0,
+        probe_timeout_s: float = 5.0,
         headers: dict[str, str] | None = None,
         capabilities: Callable[[str], Capabilities] = lambda _url: Capabilities(),
         metrics: Metrics | None = None,
@@ -127,7 +128,7 @@ class WorkerPool:
             breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_s)
             self.workers.append(Worker(url, breaker, caps=capabilities(url)))
         self._client = client
-        self._interval = health_interval_s
+        self._interval, self._probe_timeout = health_interval_s, probe_timeout_s
         self._headers = headers or {}
         self._task: asyncio.Task[None] | None = None
         self.metrics = metrics
@@ -147,14 +148,18 @@ class WorkerPool:
         from then on. `/v1/models` also names the model."""
         caps, status = worker.caps, None
         if caps.health != "models":
-            status = await self._status(f"{worker.url}/health", limit_s=2.0)
+            wait_s = min(2.0, self._probe_timeout)
+            status = await self._status(f"{worker.url}/health", limit_s=wait_s)
             if caps.health is None and status in (404, 405):
                 caps.health = "models"
                 log.warning("worker %s has no /health (%s): /v1/models says", worker.url, status)
             elif caps.health is None and status is not None:
                 caps.health = "health"
         if caps.health == "models":
-            healthy = await self._list_models(worker)
+            listed = await self._list_models(worker)
+            # A server that answers one request at a time (llama.cpp's) lists its models only
+            # after the generation in progress: a slow answer is busy, not down.
+            healthy = worker.healthy if listed is None else listed
         else:
             healthy = status == 200
             if healthy and not worker.models:
@@ -171,13 +176,16 @@ class WorkerPool:
         except httpx.HTTPError:
             return None
 
-    async def _list_models(self, worker: Worker) -> bool:
-        """True when `/v1/models` answered with a model list (kept on the worker)."""
+    async def _list_models(self, worker: Worker) -> bool | None:
+        """True when `/v1/models` answered with a model list (kept on the worker), False when
+        it failed, None when it did not answer in time."""
         try:
             listed = await self._client.get(
-                f"{worker.url}/v1/models", headers=self._headers, timeout=5.0
+                f"{worker.url}/v1/models", headers=self._headers, timeout=self._probe_timeout
             )
             models = [str(m["id"]) for m in listed.json()["data"]] if listed.is_success else None
+        except httpx.TimeoutException:
+            return None
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             models = None
         if models is None:
