@@ -6,13 +6,14 @@
 Starts `python -m llama_cpp.server` from `.venv-llm` on a free loopback port (or uses `--url`)
 and measures, one request at a time as that server serves them:
 - tokens/s and chain latency: single-sample chat requests written as the gateway writes them
-  (the P-GenRM prompt over a two-pair history), free text and structured (`json_object`,
-  llama.cpp's dialect, with the overall-scores schema, or `--schema chain`);
+  (the P-GenRM prompt over a two-pair history, prefilled once first: the server keeps it),
+  free text and structured (`json_object`, llama.cpp's dialect, with the overall-scores schema,
+  or `--schema chain`);
 - parse rate: how many of those samples the gateway's parser turns into a chain with valid 1-10
   scores, and the failures by reason;
 - the gateway's added wall time per score: an Ind-1 score through `pgenrm serve` (a real
-  subprocess, HTTP in and out) against the same request sent to the server directly, greedy
-  (temperature 0), so both generate the same tokens.
+  subprocess, HTTP in and out, structured `scores`) against the same request sent to the
+  server directly, greedy (temperature 0), so both generate the same tokens.
 Progress goes to stderr; the figures to stdout (`--json`: one JSON object last).
 """
 
@@ -76,12 +77,11 @@ def body_for(model: str, max_tokens: int, temperature: float, seed: int) -> dict
 def sample_chains(
     client: httpx.Client, url: str, model: str, args: argparse.Namespace, structured: bool
 ) -> dict[str, Any]:
-    latencies, rates, failures, valid = [], [], Counter[str](), 0
+    latencies, failures, valid, tokens, seconds = [], Counter[str](), 0, 0, 0.0
     for i in range(args.samples):
         body = body_for(model, args.max_tokens, 1.0, seed=i)
         if structured:
-            schema = chain_schema(2) if args.schema == "chain" else scores_schema(2)
-            body |= constrained("json_object", "evaluation_chain", schema)
+            body |= constrained("json_object", "overall_scores", schema_for(args.schema))
         started = time.perf_counter()
         data = client.post(f"{url}/v1/chat/completions", json=body).json()
         elapsed = time.perf_counter() - started
@@ -95,15 +95,21 @@ def sample_chains(
         else:
             valid += 1
         latencies.append(elapsed)
-        rates.append(data["usage"]["completion_tokens"] / elapsed)
+        written = data["usage"]["completion_tokens"]
+        if written:  # a sample that stopped at once says nothing about speed
+            tokens, seconds = tokens + written, seconds + elapsed
         mode = "structured" if structured else "free"
-        progress(f"{mode} sample {i + 1}/{args.samples}: {elapsed:.1f} s, {rates[-1]:.1f} tok/s")
+        progress(f"{mode} sample {i + 1}/{args.samples}: {elapsed:.1f} s, {written} tokens")
     return {
         "chain_latency_s": statistics.median(latencies),
-        "tokens_per_s": statistics.median(rates),
+        "tokens_per_s": tokens / seconds if seconds else 0.0,
         "parse_rate": valid / args.samples,
         "failures": dict(failures),
     }
+
+
+def schema_for(name: str) -> dict[str, Any]:
+    return chain_schema(2) if name == "chain" else scores_schema(2)
 
 
 def gateway_overhead(
@@ -118,6 +124,8 @@ def gateway_overhead(
         "PGENRM_OPENAI_READ_TIMEOUT_S": "600",
         "PGENRM_SCORE_DEADLINE_S": "600",
         "PGENRM_PARSE_RETRIES": "0",
+        "PGENRM_OPENAI_STRUCTURED": "json_object",
+        "PGENRM_OPENAI_STRUCTURED_SCHEMA": "scores",
     }
     score = {
         "user_id": "u",
@@ -131,12 +139,12 @@ def gateway_overhead(
         "return_traces": "none",
     }
     direct, through = [], []
+    constraint = constrained("json_object", "overall_scores", scores_schema(2))
     with served(env) as gateway:
         for i in range(args.repeats + 1):  # the first of each warms caches and connections
             started = time.perf_counter()
-            client.post(
-                f"{url}/v1/chat/completions", json=body_for(model, args.overhead_tokens, 0.0, 0)
-            ).raise_for_status()
+            body = body_for(model, args.overhead_tokens, 0.0, 0) | constraint
+            client.post(f"{url}/v1/chat/completions", json=body).raise_for_status()
             direct.append(time.perf_counter() - started)
             started = time.perf_counter()
             answer = client.post(f"{gateway}/v1/score", json=score)
@@ -183,8 +191,9 @@ def main() -> None:
             with llama_server(llm, threads=args.threads) as url:
                 result = measure(client, url, args)
     rows = [
-        ("tokens/s (free text, median)", result["free"]["tokens_per_s"], ""),
-        ("tokens/s (structured, median)", result["structured"]["tokens_per_s"], ""),
+        ("prefill of the chain prompt (s)", result["prefill_s"], ""),
+        ("tokens/s, free text", result["free"]["tokens_per_s"], ""),
+        ("tokens/s, structured", result["structured"]["tokens_per_s"], ""),
         ("chain latency, free text (s, median)", result["free"]["chain_latency_s"], ""),
         ("chain latency, structured (s, median)", result["structured"]["chain_latency_s"], ""),
         ("parse rate, free text", result["free"]["parse_rate"], ""),
@@ -199,12 +208,17 @@ def main() -> None:
 def measure(client: httpx.Client, url: str, args: argparse.Namespace) -> dict[str, Any]:
     model = client.get(f"{url}/v1/models").json()["data"][0]["id"]
     progress(f"server {url}, model {model}")
+    started = time.perf_counter()  # the prompt's prefill, cached by the server for the rest
+    client.post(f"{url}/v1/chat/completions", json=body_for(model, 1, 0.0, 0))
+    prefill = time.perf_counter() - started
+    progress(f"prefill of the chain prompt: {prefill:.1f} s")
     return {
         "model": model.rsplit("/", 1)[-1],
         "samples": args.samples,
         "max_tokens": args.max_tokens,
         "schema": args.schema,
         "threads": args.threads,
+        "prefill_s": prefill,
         "free": sample_chains(client, url, model, args, structured=False),
         "structured": sample_chains(client, url, model, args, structured=True),
         "overhead": gateway_overhead(client, url, model, args),
