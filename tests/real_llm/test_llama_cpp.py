@@ -65,7 +65,9 @@ def llm() -> RealLLM:
 @pytest.fixture(scope="module")
 def server(llm: RealLLM, say: Log) -> Iterator[str]:
     started = time.monotonic()
-    with llama_server(llm) as url:
+    # One thread: the gateway under test and pytest share the machine, and llama.cpp's threads
+    # wait on each other when one is preempted (2 threads ran 5-20x slower beside other work).
+    with llama_server(llm, threads=1) as url:
         say(f"llama.cpp serving {llm.model.name} after {time.monotonic() - started:.1f} s")
         yield url
     say(f"tier wall time {time.monotonic() - started:.0f} s (server start to stop)")
