@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -164,7 +165,11 @@ def test_every_worker_down_is_a_503_with_retry_after(fresh: tuple[Simulator, Sim
         sim.configure(down=True)
     body = {"user_id": "u", "history": [], "prompt": "p", "candidates": ["a", "b"]}
     with TestClient(create_app(api_settings(*fresh))) as client:
-        r = client.post("/v1/score", json=body)
+        for _ in range(200):  # the backend loads in the background: until then, "loading"
+            r = client.post("/v1/score", json=body)
+            if "still loading" not in r.text:
+                break
+            time.sleep(0.05)
         assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
         assert r.json()["error"]["type"] == "unavailable"
         assert "openai worker is down" in r.json()["error"]["message"]

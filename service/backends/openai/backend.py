@@ -135,7 +135,7 @@ class OpenAIBackend(Backend):
             timeout=httpx.Timeout(o.read_timeout_s, connect=o.connect_timeout_s),
             transport=self._transport,
         )
-        self.pool = WorkerPool(
+        pool = WorkerPool(
             list(o.urls),
             self._client,
             breaker_threshold=o.breaker_threshold,
@@ -146,16 +146,19 @@ class OpenAIBackend(Backend):
             capabilities=o.capabilities_of,
             metrics=self.metrics,
         )
-        self._calls = Calls(
-            self.pool,
+        calls = Calls(
+            pool,
             self._transport,
             o,
             dialect=self.dialect,
             headers=self._headers,
             metrics=self.metrics,
         )
-        await self.pool.probe_all()
-        self.pool.start()
+        # Published once probed: until then the workers' health is unknown, and a request
+        # routed meanwhile would go to workers that are down (ready() says "loading" instead).
+        await pool.probe_all()
+        self.pool, self._calls = pool, calls
+        pool.start()
 
     async def close(self) -> None:
         if self.pool is not None:
