@@ -264,7 +264,10 @@ def test_the_deadline_stops_the_retries(faults: FaultServer) -> None:
         pytest.raises(DeadlineExceeded) as caught,
     ):
         client.score("u", [SHORT], prompt=PROMPT)
-    assert 1 < len(faults.attempts) == caught.value.attempts < 1000
+    # Every attempt the server saw is counted; the last may be cut by the deadline (a read
+    # timeout) before a loaded server records it.
+    seen = len(faults.attempts)
+    assert 1 < seen <= caught.value.attempts <= seen + 1 < 1000
     assert isinstance(caught.value.last_error, UnavailableError)
     assert isinstance(caught.value, TimeoutError) and len(set(faults.keys())) == 1
 

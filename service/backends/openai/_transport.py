@@ -73,9 +73,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
             self._ssl = self._ssl or ssl.create_default_context()
             context = self._ssl
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, ssl=context), timeouts.get("connect")
-            )
+            # asyncio.timeout, not wait_for: on 3.11 a wait_for cancelled just as the connection
+            # opened drops the connection unclosed (a ResourceWarning when it is collected).
+            async with asyncio.timeout(timeouts.get("connect")):
+                reader, writer = await asyncio.open_connection(host, port, ssl=context)
         except TimeoutError as error:
             raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from error
         except OSError as error:
