@@ -37,7 +37,14 @@ def served(
         "PGENRM_PROTOTYPES_WATCH_S": "0",
         "PGENRM_API_KEYS": api_keys(
             {"name": "ops", "secret": TOKEN, "scopes": ["admin"]},
-            {"name": "trainer", "secret": "test-trainer-key", "scopes": ["score"]},
+            # The hot-reload test sends as fast as the server answers: this key's limits must
+            # not be what it meets (a quiet machine passed the default rate: 429s).
+            {
+                "name": "trainer",
+                "secret": "test-trainer-key",
+                "scopes": ["score"],
+                "limits": {"requests_per_s": 1e6, "cost_per_minute": 10**12},
+            },
         ),
     }
     with served_process(env) as url:
