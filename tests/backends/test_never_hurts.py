@@ -4,8 +4,10 @@ gives (`feedback`) name the criteria they value."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -104,7 +106,7 @@ def test_a_history_is_trusted_as_much_as_its_populations_histories_are() -> None
     """Per-population calibration: the posterior is the mix of the posteriors under each
     population's own trust (population prior, own-model prior, temperature), weighted by how
     well each population explains the history; no history keeps the global values."""
-    per = (("dsp", 2.0, 0.0, 4.0), ("ukp_convarg", 2.0, -4.0, 0.25))
+    per = (("dsp", 1, 2.0, 0.0, 4.0), ("ukp_convarg", 1, 2.0, -4.0, 0.25))
     bank = ExpertBank(with_calibration(load_params(), by_population=per))
     assert {"dsp", "ukp_convarg"} <= set(bank.populations)
     rng = np.random.default_rng(0)
@@ -112,26 +114,59 @@ def test_a_history_is_trusted_as_much_as_its_populations_histories_are() -> None
     ll_ind, own = np.array([-4.0]), np.array([True])
     ll[0, bank.populations["dsp"]] = 30.0  # the dsp population explains this history far better
     np.testing.assert_allclose(
-        _posterior(bank, ll, ll_ind, own), _under(bank, ll, per[0]), atol=1e-12
+        _posterior(bank, ll, ll_ind, own, 8), _under(bank, ll, per[0]), atol=1e-12
     )
     ll[0, bank.populations["ukp_convarg"]] = 30.0  # both equally: the mean of the two
     both = (_under(bank, ll, per[0]) + _under(bank, ll, per[1])) / 2
-    np.testing.assert_allclose(_posterior(bank, ll, ll_ind, own), both, atol=1e-12)
+    np.testing.assert_allclose(_posterior(bank, ll, ll_ind, own, 8), both, atol=1e-12)
     # A crowd history that reads a little like dsp's: a small share of dsp's sharp posterior,
     # not a sharper posterior for all of it (the trust values themselves are not mixed).
     ll[0, bank.populations["dsp"]] = 30.0 + np.log(0.1 / 0.9)
-    mixed = _posterior(bank, ll, ll_ind, own)
+    mixed = _posterior(bank, ll, ll_ind, own, 8)
     ukp = _under(bank, ll, per[1])
     assert np.abs(mixed - ukp).sum() <= 2 * 0.1 + 1e-9
     cal = bank.calibration
-    [(share, values)] = _trust(bank, None, 1)
+    [(share, values)] = _trust(bank, None, 1, 0)
     assert float(share[0]) == 1.0
     assert values == (cal.population_bias, cal.individual_bias, cal.temperature)
 
 
+def test_a_population_trusts_a_history_by_its_size() -> None:
+    """Each population's entry for the largest history size it has up to the history's: a
+    single pair may be trusted less than eight; a size below every entry keeps the bank's."""
+    per = (("dsp", 1, 2.0, 0.0, 0.0), ("dsp", 3, 2.0, 0.0, 1.0), ("dsp", 8, 2.0, 0.0, 4.0))
+    bank = ExpertBank(with_calibration(load_params(), by_population=per))
+    ll = np.random.default_rng(0).normal(-5.0, 2.0, (1, len(bank.labels)))
+    ll[0, bank.populations["dsp"]] = 30.0
+    for pairs, temperature in ((1, 0.0), (2, 0.0), (3, 1.0), (7, 1.0), (8, 4.0), (30, 4.0)):
+        [(_, values)] = _trust(bank, ll, 1, pairs)
+        assert values == (2.0, 0.0, temperature)
+    later = ExpertBank(with_calibration(load_params(), by_population=per[1:]))
+    cal = later.calibration
+    [(_, values)] = _trust(later, ll, 1, 1)
+    assert values == (cal.population_bias, cal.individual_bias, cal.temperature)
+
+
+def test_params_with_one_trust_per_population_load_for_every_size(tmp_path: Path) -> None:
+    """Files written before history sizes (four values per population) still load."""
+    params = with_calibration(load_params(), by_population=(("dsp", 1, 2.0, 0.0, 4.0),))
+    params.save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    manifest = json.loads(str(arrays["manifest"]))
+    manifest["calibration"]["by_population"] = [["dsp", 2.0, 0.0, 4.0]]
+    arrays["manifest"] = np.array(json.dumps(manifest))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert load_params(tmp_path / "old.npz").calibration.by_population == (
+        ("dsp", 1, 2.0, 0.0, 4.0),
+    )
+
+
 def _under(
-    bank: ExpertBank, ll: npt.NDArray[np.float64], calibration: tuple[str, float, float, float]
+    bank: ExpertBank,
+    ll: npt.NDArray[np.float64],
+    calibration: tuple[str, int, float, float, float],
 ) -> npt.NDArray[np.float64]:
     """The posterior under one population's trust alone."""
     alone = bank.with_calibration(replace(bank.calibration, by_population=(calibration,)))
-    return _posterior(alone, ll, np.array([-4.0]), np.array([True]))
+    return _posterior(alone, ll, np.array([-4.0]), np.array([True]), 8)

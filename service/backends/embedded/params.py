@@ -58,11 +58,13 @@ class Calibration:
     weight_jitter: float = 200.0  # Dirichlet concentration of per-sample weight variation
     min_weight: float = 1.0  # criteria under this % are left out of the chain
     max_criteria: int = 10
-    # Per population ("<dataset>" of a "<dataset>/population" expert): its own (population
-    # bias, individual bias, temperature). A history is weighed with the mix of them its
-    # populations' posterior gives (usermodel.infer): a crowd whose members agree can keep
-    # the population's scores while personas that differ are personalised. Empty: one for all.
-    by_population: tuple[tuple[str, float, float, float], ...] = ()
+    # Per population ("<dataset>" of a "<dataset>/population" expert) and history size: its
+    # own (dataset, fewest pairs, population bias, individual bias, temperature); a history of
+    # k pairs takes each population's entry with the most "fewest pairs" <= k. A history is
+    # weighed with the mix of them its populations' posterior gives (usermodel.infer): a crowd
+    # whose members agree can keep the population's scores while personas that differ are
+    # personalised, and a single pair can be trusted less than eight. Empty: one for all.
+    by_population: tuple[tuple[str, int, float, float, float], ...] = ()
 
 
 # A hand-set prior for when no learnt file exists: complete, structured, specific, relevant answers.
@@ -274,9 +276,10 @@ def load_params(path: Path | None = None) -> EmbeddedParams:
         raise ParamsError(f"{target}: incomplete embedded params file: {error!r}") from error
     stored: dict[str, Any] = dict(manifest["calibration"])
     stored["individual_alphas"] = tuple(stored.get("individual_alphas", ()))
+    # Files from before history sizes had 4 values per population: one entry for every size.
     stored["by_population"] = tuple(
-        (str(name), float(pb), float(ib), float(t))
-        for name, pb, ib, t in stored.get("by_population", ())
+        (str(e[0]), int(e[1]) if len(e) == 5 else 1, *(float(v) for v in e[-3:]))
+        for e in stored.get("by_population", ())
     )
     calibration = Calibration(**stored)
     return EmbeddedParams(

@@ -284,7 +284,7 @@ def infer(
     ll = c @ _log_sigmoid(history.expert_margin).T if history.k else None
     cal = bank.calibration
     alpha, ll_ind, directions, own = _individual(history, c, cal.individual_alphas)
-    weights = _posterior(bank, ll, ll_ind, own)
+    weights = _posterior(bank, ll, ll_ind, own, history.k)
     if rng is not None and cal.posterior_concentration > 0:
         for b in range(1, n_samples):
             size = n_experts + 1 if own[b] else n_experts
@@ -320,8 +320,11 @@ def infer(
     )
 
 
-def _posterior(bank: ExpertBank, ll: F64 | None, ll_ind: F64, own: npt.NDArray[np.bool_]) -> F64:
-    """(B, J + 1): the posterior over the experts and, last, the user's own history model.
+def _posterior(
+    bank: ExpertBank, ll: F64 | None, ll_ind: F64, own: npt.NDArray[np.bool_], pairs: int
+) -> F64:
+    """(B, J + 1): the posterior over the experts and, last, the user's own history model,
+    for a history of `pairs` pairs.
 
     With per-population calibrations it is the mix of the posteriors under each population's
     own trust, weighted by how well that population explains the history. Mixing posteriors,
@@ -331,7 +334,8 @@ def _posterior(bank: ExpertBank, ll: F64 | None, ll_ind: F64, own: npt.NDArray[n
     n_samples = ll_ind.shape[0]
     evidence = ll if ll is not None else np.zeros((n_samples, len(bank.labels)))
     weights = np.zeros((n_samples, len(bank.labels) + 1))
-    for share, (population_bias, individual_bias, temperature) in _trust(bank, ll, n_samples):
+    for share, trust in _trust(bank, ll, n_samples, pairs):
+        population_bias, individual_bias, temperature = trust
         bias = np.where(bank._population, population_bias, 0.0)
         own_logit = np.where(own, temperature * ll_ind + individual_bias, -np.inf)
         logits = np.column_stack([temperature * evidence + bias, own_logit])
@@ -341,22 +345,28 @@ def _posterior(bank: ExpertBank, ll: F64 | None, ll_ind: F64, own: npt.NDArray[n
 
 
 def _trust(
-    bank: ExpertBank, ll: F64 | None, n_samples: int
+    bank: ExpertBank, ll: F64 | None, n_samples: int, pairs: int
 ) -> list[tuple[F64, tuple[float, float, float]]]:
     """Per population calibration, (each sample's share, (population bias, individual bias,
-    temperature)) for histories with these (B, J) expert log-likelihoods: the shares are the
-    posterior over the datasets' populations (flat prior, temperature 1), so a history that
-    reads like a crowd's is trusted as that crowd's are. Without a history or per-population
-    calibrations, the bank's own calibration with share 1."""
+    temperature)) for histories of `pairs` pairs with these (B, J) expert log-likelihoods: the
+    shares are the posterior over the datasets' populations (flat prior, temperature 1), so a
+    history that reads like a crowd's is trusted as that crowd's are; each population's entry
+    is its one for the largest size up to `pairs` (none: the bank's own). Without a history or
+    per-population calibrations, the bank's own calibration with share 1."""
     cal = bank.calibration
-    known = [(bank.populations[n], v) for n, *v in cal.by_population if n in bank.populations]
-    if ll is None or not known:
-        own = (cal.population_bias, cal.individual_bias, cal.temperature)
-        return [(np.ones(n_samples), own)]
-    fit = ll[:, [j for j, _ in known]]
+    default = (-1, (cal.population_bias, cal.individual_bias, cal.temperature))
+    entries: dict[str, tuple[int, tuple[float, float, float]]] = {}
+    for name, least, *values in cal.by_population:
+        if name in bank.populations:
+            best = entries.setdefault(name, default)
+            if best[0] < least <= pairs:
+                entries[name] = (least, (values[0], values[1], values[2]))
+    if ll is None or not entries:
+        return [(np.ones(n_samples), default[1])]
+    fit = ll[:, [bank.populations[n] for n in entries]]
     share = np.exp(fit - fit.max(axis=1, keepdims=True))
     share /= share.sum(axis=1, keepdims=True)
-    return [(share[:, i], (v[0], v[1], v[2])) for i, (_, v) in enumerate(known)]
+    return [(share[:, i], values) for i, (_, values) in enumerate(entries.values())]
 
 
 def _individual(
