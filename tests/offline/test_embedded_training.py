@@ -14,10 +14,10 @@ from service.backends.embedded.params import load_params, with_calibration
 from service.core.chain import EvaluationChain
 from service.core.embedder import Embedder
 from service.core.inputs import Message, PreferencePair, ScoringTask
-from service.core.rows import Row, file_sha256, load_rows
+from service.core.rows import Row, file_sha256
 from service.engine.backend import SampleGroup
 from service.engine.parsing import parse_chain
-from service.offline.embedded_training.calibration import _pick, _Result, held_out
+from service.offline.embedded_training.calibration import held_out
 from service.offline.embedded_training.groups import _budget
 from service.offline.embedded_training.training import TrainConfig, cv_folds, train
 from tests.helpers import TOPICS, synthetic_rows, write_jsonl
@@ -52,11 +52,8 @@ def test_manifest_records_the_data_and_only_train_rows(trained: tuple[Path, Path
     assert params.embedder == "minilm" and params.content_dim == 768
     assert out.stat().st_size < 5_000_000
     search = params.manifest["calibration_search"]
-    # No debates named: a third of the prompts are held out, every row on them.
-    rows = [r for r in load_rows(data)[0] if r.split in ("train", "val")]
-    held = held_out(SimpleNamespace(rows=rows, dataset=["synthetic"] * len(rows)))
-    assert search["held_out_rows"] == {"synthetic": int(held.sum())} == {"synthetic": 13}
-    assert search["cases"] == 13
+    # No debates named: the val rows are the held-out ones.
+    assert search["held_out_rows"] == {"synthetic": 8} and search["cases"] == 8
     assert 0.0 <= search["best_accuracy"]["synthetic"] <= 1.0
     assert 0.0 <= search["best_accuracy_no_history"]["synthetic"] <= 1.0
     assert set(search["best_cost_by_history_size"]) <= {"synthetic@1", "synthetic@3", "synthetic@8"}
@@ -67,7 +64,7 @@ def test_manifest_records_the_data_and_only_train_rows(trained: tuple[Path, Path
 
 def test_rows_that_name_a_debate_are_held_out_by_whole_debates() -> None:
     """As the test split holds out debates, calibration holds out a third of each dataset's
-    debates (train and val rows alike); a dataset with one prompt holds out its val rows."""
+    debates (train and val rows alike); datasets without debates hold out their val rows."""
 
     def row(user: str, split: str, topic: str | None) -> Row:
         extras = {"topic": topic} if topic else {}
@@ -83,45 +80,6 @@ def test_rows_that_name_a_debate_are_held_out_by_whole_debates() -> None:
         h == (r.extras["topic"] in topics) for r, h in zip(rows[:60], held[:60], strict=True)
     )
     assert list(held[60:]) == [False, True]
-
-
-def test_rows_without_debates_are_held_out_by_whole_prompts() -> None:
-    """As the test split holds out prompts, a third of a dataset's prompts are held out, with
-    every user's row on them (dsp's four personas judge every prompt), whatever their split."""
-
-    def row(user: str, prompt: str, split: str) -> Row:
-        return Row(user, "c", (Message("user", prompt),), "a", "b", split, {})
-
-    rows = [row(u, f"q{i}", "val" if i % 5 == 0 else "train") for i in range(30) for u in "abcd"]
-    held = held_out(SimpleNamespace(rows=rows, dataset=["dsp"] * len(rows)))
-    prompts = {r.context[-1].content for r, h in zip(rows, held, strict=True) if h}
-    assert len(prompts) == 10  # a third of 30
-    assert all(h == (r.context[-1].content in prompts) for r, h in zip(rows, held, strict=True))
-    assert {r.split for r, h in zip(rows, held, strict=True) if h} == {"train", "val"}
-
-
-def test_a_population_picks_its_trust_against_the_no_history_score_as_served() -> None:
-    """A dataset's own pick may change its population prior, which also moves its no-history
-    score under that setting; but a call without a history is scored by the global pick, so
-    each history is held to that score, not to the setting's own."""
-
-    def result(prior: float, given: float, without: float) -> _Result:
-        by_size = {("hh", s, True): given for s in (1, 3, 8)}
-        by_size |= {("hh", s, False): without for s in (1, 3, 8)}
-        return _Result((prior, 0.0, 1.0), {"hh": given}, {"hh": without}, by_size)
-
-    served = result(2.0, 0.55, 0.55)
-    # Looks free against its own no-history 0.50, but costs 4 points against the served 0.55.
-    lower = result(-2.0, 0.51, 0.50)
-    better = result(-2.0, 0.58, 0.54)
-    assert lower.costs[("hh", 8)] < 0 < lower.costs_against(served)[("hh", 8)]
-    assert _pick([served, lower], "hh", served, 8) is served
-    assert _pick([served, lower, better], "hh", served, 8) is better
-    # Each size picks on its own rows: one that costs at 1 pair is not kept from 8.
-    costly = result(-2.0, 0.58, 0.54)
-    costly.by_size[("hh", 1, True)] = 0.50
-    assert _pick([served, costly], "hh", served, 1) is served
-    assert _pick([served, costly], "hh", served, 8) is costly
 
 
 def test_cross_validation_holds_out_whole_debates() -> None:

@@ -12,6 +12,8 @@ hashes it came from, the embedder's fingerprint and the calibration search.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -220,6 +222,17 @@ def fit_expert(
     )
 
 
+def params_version(
+    sources: Sequence[dict[str, Any]], fingerprint: str, calibration: Calibration
+) -> str:
+    """`learnt-<date>-<digest>`, the digest over the data, the embedder's fingerprint and the
+    calibration: caches key on the version (the backend's model name), so params learnt the
+    same day on other vectors or with another trust must not share one."""
+    what = [[s["sha256"] for s in sources], fingerprint, asdict(calibration)]
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
+    return f"learnt-{time.strftime('%Y%m%d')}-{digest}"
+
+
 def train(
     paths: Sequence[Path],
     out: Path,
@@ -296,6 +309,7 @@ def train(
     experts, identifiers = fit_all(groups)
     params = replace(
         skeleton,
+        version=params_version(sources, embedder.fingerprint, calibration),
         experts=experts,
         identifiers=identifiers,
         calibration=calibration,
