@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from service.backends.embedded.backend import EmbeddedBackend
-from service.backends.embedded.params import load_params, with_calibration
+from service.backends.embedded.params import Calibration, load_params, with_calibration
 from service.core.chain import EvaluationChain
 from service.core.embedder import Embedder
 from service.core.inputs import Message, PreferencePair, ScoringTask
@@ -19,7 +19,7 @@ from service.engine.backend import SampleGroup
 from service.engine.parsing import parse_chain
 from service.offline.embedded_training.calibration import held_out
 from service.offline.embedded_training.groups import _budget
-from service.offline.embedded_training.training import TrainConfig, cv_folds, train
+from service.offline.embedded_training.training import TrainConfig, cv_folds, params_version, train
 from tests.helpers import TOPICS, synthetic_rows, write_jsonl
 
 pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
@@ -131,3 +131,14 @@ async def test_learnt_experts_rank_for_their_user(
     assert top == f"synthetic/profile-{1 if user == 'terse' else 2}"
     assert "one group of past users" in chain.persona.values
     assert "synthetic" not in chain.persona.values
+
+
+def test_params_versions_differ_by_embedder_and_calibration() -> None:
+    """Caches key on the version: params learnt the same day from the same data on other
+    vectors or with another trust must not share one."""
+    sources = [{"sha256": "ab" * 32}]
+    version = params_version(sources, "minilm:128:onnx-int8", Calibration())
+    assert version.startswith("learnt-")
+    assert version == params_version(sources, "minilm:128:onnx-int8", Calibration())
+    assert version != params_version(sources, "minilm:64:onnx-int8", Calibration())
+    assert version != params_version(sources, "minilm:128:onnx-int8", Calibration(temperature=2))
