@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from service.backends.embedded._sparse import compact, dense, on_columns
 from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
 from service.backends.embedded.feedback import ranked
 from service.backends.embedded.lexical import N_FEATURES
@@ -140,11 +140,11 @@ def history_evidence(bank: ExpertBank, views: TextViews, scores: dict[str, F64],
     diff, gram, cross = {}, {}, {}
     for view, matrix in matrices.items():
         if sp.issparse(matrix):
-            matrix = _compact(matrix)
+            matrix = compact(matrix)
         d = matrix[chosen] - matrix[rejected]
         diff[view] = d
-        gram[view] = _dense(d @ d.T)
-        cross[view] = _dense(matrix @ d.T)
+        gram[view] = dense(d @ d.T)
+        cross[view] = dense(matrix @ d.T)
     return History(expert_margin=margin, diff=diff, gram=gram, cross=cross)
 
 
@@ -171,10 +171,10 @@ class PreparedHistory:
         for view, d in self.evidence.diff.items():
             if view == WORDING:
                 assert candidates.wording is not None and self.columns is not None
-                rows = _on_columns(candidates.wording, self.columns)
+                rows = on_columns(candidates.wording, self.columns)
             else:
                 rows = candidates.style if view == "style" else candidates.content
-            cross[view] = np.vstack([cross[view], rows @ _dense(d).T])
+            cross[view] = np.vstack([cross[view], rows @ dense(d).T])
         views = TextViews(
             style=np.vstack([self.views.style, candidates.style]),
             content=np.vstack([self.views.content, candidates.content]),
@@ -192,36 +192,6 @@ def prepare_history(bank: ExpertBank, views: TextViews) -> PreparedHistory:
     if views.wording is not None:
         columns = np.unique(sp.csr_matrix(views.wording).indices).astype(np.int64)
     return PreparedHistory(views, scores, evidence, columns)
-
-
-def _on_columns(matrix: sp.csr_matrix, columns: npt.NDArray[np.int64]) -> F64:
-    """The sparse rows as a dense matrix over the given sorted columns (others dropped):
-    `matrix[:, columns]` without scipy's column indexing, which builds maps the size of all
-    2^18 columns on every call."""
-    m = sp.csr_matrix(matrix)
-    out = np.zeros((m.shape[0], columns.size))
-    if not columns.size or not m.nnz:
-        return out
-    where = np.minimum(np.searchsorted(columns, m.indices), columns.size - 1)
-    kept = columns[where] == m.indices
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[kept]
-    flat = np.bincount(rows * columns.size + where[kept], weights=m.data[kept], minlength=out.size)
-    return np.asarray(flat, np.float64).reshape(out.shape)
-
-
-def _compact(matrix: sp.csr_matrix) -> F64:
-    """The sparse rows as a dense matrix over only the columns they use: same dot products,
-    without transposing a 2^18-column matrix on every request."""
-    m = sp.csr_matrix(matrix)
-    cols, where = np.unique(m.indices, return_inverse=True)
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    # bincount sums duplicate entries like np.add.at, at a fraction of its cost.
-    flat = np.bincount(rows * cols.size + where, weights=m.data, minlength=m.shape[0] * cols.size)
-    return np.asarray(flat, np.float64).reshape(m.shape[0], cols.size)
-
-
-def _dense(x: Any) -> F64:
-    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
 
 
 @dataclass(frozen=True)
