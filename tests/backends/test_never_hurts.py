@@ -13,10 +13,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from service.backends.embedded._trust import domain_shares, mixed_posterior, trusts
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.feedback import GROUPS, emphasis, named
 from service.backends.embedded.params import load_params, with_calibration
-from service.backends.embedded.usermodel import ExpertBank, _posterior, _trust
+from service.backends.embedded.usermodel import ExpertBank
+from service.backends.embedded.views import TextViews
 from service.core.chain import EvaluationChain
 from service.core.embedder import Embedder
 from service.core.inputs import PreferencePair
@@ -114,19 +116,19 @@ def test_a_history_is_trusted_as_much_as_its_populations_histories_are() -> None
     ll_ind, own = np.array([-4.0]), np.array([True])
     ll[0, bank.populations["dsp"]] = 30.0  # the dsp population explains this history far better
     np.testing.assert_allclose(
-        _posterior(bank, ll, ll_ind, own, 8), _under(bank, ll, per[0]), atol=1e-12
+        mixed_posterior(bank, ll, ll_ind, own, 8), _under(bank, ll, per[0]), atol=1e-12
     )
     ll[0, bank.populations["ukp_convarg"]] = 30.0  # both equally: the mean of the two
     both = (_under(bank, ll, per[0]) + _under(bank, ll, per[1])) / 2
-    np.testing.assert_allclose(_posterior(bank, ll, ll_ind, own, 8), both, atol=1e-12)
+    np.testing.assert_allclose(mixed_posterior(bank, ll, ll_ind, own, 8), both, atol=1e-12)
     # A crowd history that reads a little like dsp's: a small share of dsp's sharp posterior,
     # not a sharper posterior for all of it (the trust values themselves are not mixed).
     ll[0, bank.populations["dsp"]] = 30.0 + np.log(0.1 / 0.9)
-    mixed = _posterior(bank, ll, ll_ind, own, 8)
+    mixed = mixed_posterior(bank, ll, ll_ind, own, 8)
     ukp = _under(bank, ll, per[1])
     assert np.abs(mixed - ukp).sum() <= 2 * 0.1 + 1e-9
     cal = bank.calibration
-    [(share, values)] = _trust(bank, None, 1, 0)
+    [(share, values)] = trusts(bank, None, 1, 0)
     assert float(share[0]) == 1.0
     assert values == (cal.population_bias, cal.individual_bias, cal.temperature)
 
@@ -139,11 +141,11 @@ def test_a_population_trusts_a_history_by_its_size() -> None:
     ll = np.random.default_rng(0).normal(-5.0, 2.0, (1, len(bank.labels)))
     ll[0, bank.populations["dsp"]] = 30.0
     for pairs, temperature in ((1, 0.0), (2, 0.0), (3, 1.0), (7, 1.0), (8, 4.0), (30, 4.0)):
-        [(_, values)] = _trust(bank, ll, 1, pairs)
+        [(_, values)] = trusts(bank, ll, 1, pairs)
         assert values == (2.0, 0.0, temperature)
     later = ExpertBank(with_calibration(load_params(), by_population=per[1:]))
     cal = later.calibration
-    [(_, values)] = _trust(later, ll, 1, 1)
+    [(_, values)] = trusts(later, ll, 1, 1)
     assert values == (cal.population_bias, cal.individual_bias, cal.temperature)
 
 
@@ -169,4 +171,65 @@ def _under(
 ) -> npt.NDArray[np.float64]:
     """The posterior under one population's trust alone."""
     alone = bank.with_calibration(replace(bank.calibration, by_population=(calibration,)))
-    return _posterior(alone, ll, np.array([-4.0]), np.array([True]), 8)
+    return mixed_posterior(alone, ll, np.array([-4.0]), np.array([True]), 8)
+
+
+def test_a_history_takes_the_trust_of_the_population_its_texts_are_about() -> None:
+    """With population centroids, a history takes the trust of the population most of its
+    texts are nearest, whichever population predicts its few choices best: a crowd worker's
+    history keeps the crowd's trust."""
+    params = load_params()
+    width = params.content_dim
+    dsp, ukp = np.eye(width, dtype=np.float32)[0], np.eye(width, dtype=np.float32)[1]
+    per = (("dsp", 1, 2.0, 0.0, 4.0), ("ukp_convarg", 1, 2.0, -4.0, 0.25))
+    bank = ExpertBank(
+        replace(
+            with_calibration(params, by_population=per),
+            centroids={"dsp": np.stack([dsp, -dsp]), "ukp_convarg": ukp[None]},
+        )
+    )
+    assert bank.domains == ["dsp", "ukp_convarg"]
+    k = 4
+    content = np.tile(0.9 * ukp + 0.1 * dsp, (2 * k + 2, 1)).astype(np.float64)
+    views = TextViews(np.zeros((2 * k + 2, 0)), content, None)
+    ll = np.random.default_rng(0).normal(-5.0, 2.0, (1, len(bank.labels)))
+    ll[0, bank.populations["dsp"]] = 30.0  # dsp's population predicts these choices far better
+    shares = domain_shares(bank, views, np.ones((1, k)))
+    assert shares is not None
+    np.testing.assert_allclose(shares, [[0.0, 1.0]])
+    ll_ind, own = np.array([-4.0]), np.array([True])
+    np.testing.assert_allclose(
+        mixed_posterior(bank, ll, ll_ind, own, k, shares), _under(bank, ll, per[1]), atol=1e-12
+    )
+    # One pair of four about dsp's kind of text: the majority's trust alone.
+    content[0] = content[k] = dsp
+    one = domain_shares(bank, TextViews(views.style, content, None), np.ones((1, k)))
+    assert one is not None
+    np.testing.assert_allclose(one, [[0.0, 1.0]])
+    # Half the pairs' answers about dsp's kind of text: half of each population's posterior.
+    content[:k:2] = dsp
+    content[k : 2 * k : 2] = dsp
+    half = domain_shares(bank, TextViews(views.style, content, None), np.ones((1, k)))
+    assert half is not None
+    np.testing.assert_allclose(half, [[0.5, 0.5]])
+    both = (_under(bank, ll, per[0]) + _under(bank, ll, per[1])) / 2
+    np.testing.assert_allclose(mixed_posterior(bank, ll, ll_ind, own, k, half), both, atol=1e-12)
+    # Resampled histories count their pairs as drawn; no history, no shares.
+    drawn = domain_shares(bank, TextViews(views.style, content, None), np.array([[2, 0, 2, 0]]))
+    assert drawn is not None
+    np.testing.assert_allclose(drawn, [[1.0, 0.0]])
+    assert domain_shares(bank, views.head(2), np.ones((1, 0))) is None
+
+
+def test_population_centroids_survive_a_save_and_load(tmp_path: Path) -> None:
+    params = load_params()
+    rng = np.random.default_rng(1)
+    centroids = {
+        name: rng.normal(size=(n, params.content_dim)).astype(np.float32)
+        for name, n in (("dsp", 3), ("ukp_convarg", 2))
+    }
+    replace(params, centroids=centroids).save(tmp_path / "p.npz")
+    loaded = load_params(tmp_path / "p.npz").centroids
+    assert list(loaded) == ["dsp", "ukp_convarg"]
+    for name, vector in centroids.items():
+        np.testing.assert_array_equal(loaded[name], vector)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import Calibration, load_params, with_calibration
@@ -17,9 +19,16 @@ from service.core.inputs import Message, PreferencePair, ScoringTask
 from service.core.rows import Row, file_sha256
 from service.engine.backend import SampleGroup
 from service.engine.parsing import parse_chain
-from service.offline.embedded_training.calibration import held_out
+from service.offline.embedded_training.calibration import _bands, held_out
 from service.offline.embedded_training.groups import _budget
-from service.offline.embedded_training.training import TrainConfig, cv_folds, params_version, train
+from service.offline.embedded_training.training import (
+    Corpus,
+    TrainConfig,
+    centroids,
+    cv_folds,
+    params_version,
+    train,
+)
 from tests.helpers import TOPICS, synthetic_rows, write_jsonl
 
 pytestmark = pytest.mark.slow  # real subprocesses or learning: the full tier only
@@ -60,6 +69,10 @@ def test_manifest_records_the_data_and_only_train_rows(trained: tuple[Path, Path
     assert params.calibration.population_bias == search["best"]["population_bias"]
     assert params.calibration.feedback_gain == search["feedback_gain"]
     assert search["safe_candidates"] >= 1  # a history never costs val accuracy under the pick
+    # A trust for one pair and one for three or more; one dataset: no centroids to vote with.
+    assert [e[:2] for e in params.calibration.by_population] == [("synthetic", 1), ("synthetic", 3)]
+    assert set(search["by_population"]) == {"synthetic@1+", "synthetic@3+"}
+    assert params.centroids == {}
 
 
 def test_rows_that_name_a_debate_are_held_out_by_whole_debates() -> None:
@@ -142,3 +155,40 @@ def test_params_versions_differ_by_embedder_and_calibration() -> None:
     assert version == params_version(sources, "minilm:128:onnx-int8", Calibration())
     assert version != params_version(sources, "minilm:64:onnx-int8", Calibration())
     assert version != params_version(sources, "minilm:128:onnx-int8", Calibration(temperature=2))
+    centres = {"dsp": np.ones((2, 3), np.float32)}
+    assert version != params_version(sources, "minilm:128:onnx-int8", Calibration(), centres)
+
+
+def test_population_centroids_tell_the_datasets_texts_apart() -> None:
+    """Several unit centres per dataset; each text is nearest a centre of its own dataset."""
+    rng = np.random.default_rng(0)
+    axes = np.eye(8)
+    content = np.vstack(
+        [axes[0] + 0.1 * rng.normal(size=(12, 8)), axes[1] + 0.1 * rng.normal(size=(12, 8))]
+    )
+    corpus = Corpus(
+        rows=[],
+        dataset=["a"] * 6 + ["b"] * 6,
+        style=np.zeros((24, 1)),
+        content=content,
+        wording=sp.csr_matrix((24, 1)),
+        chosen=np.arange(0, 24, 2),
+        rejected=np.arange(1, 24, 2),
+        style_mean=np.zeros(1),
+        style_std=np.ones(1),
+        idf=(np.zeros(0, np.int64), np.zeros(0, np.float32)),
+    )
+    centres = centroids(corpus)
+    assert list(centres) == ["a", "b"]
+    assert all(c.shape == (12, 8) for c in centres.values())
+    np.testing.assert_allclose(np.linalg.norm(centres["a"], axis=1), 1.0, atol=1e-5)
+    stacked = np.vstack(list(centres.values()))
+    nearest = np.argmax(content @ stacked.T, axis=1) // 12
+    assert nearest.tolist() == [0] * 12 + [1] * 12
+    one = replace(corpus, dataset=["a"] * 12)
+    assert centroids(one) == {}
+
+
+def test_trust_is_picked_for_one_pair_and_for_three_or_more() -> None:
+    assert _bands((1, 3, 8)) == [(1, (1,)), (3, (3, 8))]
+    assert _bands((3, 8)) == [(3, (3, 8))]

@@ -121,6 +121,11 @@ class EmbeddedParams:
     # "answer" (the answer alone). Each costs one embedding per text.
     content_views: tuple[str, ...] = ("qa", "answer")
     manifest: dict[str, Any] = field(default_factory=dict)
+    # Per dataset population: (K, C) unit centres of its training texts' content vectors. A
+    # history takes the trust of the population most of its texts are nearest (_trust): what
+    # a history is about, not how well a population happens to predict its few choices.
+    # Empty (older files): by the populations' likelihoods.
+    centroids: dict[str, F32] = field(default_factory=dict)
 
     @property
     def has_content(self) -> bool:
@@ -158,6 +163,7 @@ class EmbeddedParams:
             "content_dim": self.content_dim,
             "content_views": list(self.content_views),
             "style_features": list(STYLE_FEATURES),
+            "centroids": [[name, len(c)] for name, c in self.centroids.items()],
             "calibration": {**self.calibration.__dict__},
             "experts": [
                 {
@@ -180,7 +186,14 @@ class EmbeddedParams:
                 idf_value=self.idf_value.astype(np.float16),
                 **_expert_arrays("expert_", self.experts, self.content_dim),
                 **_expert_arrays("id_", self.identifiers, self.content_dim),
+                **_centroid_arrays(self.centroids),
             )
+
+
+def _centroid_arrays(centroids: dict[str, F32]) -> dict[str, Any]:
+    if not centroids:
+        return {}
+    return {"centroids": np.vstack(list(centroids.values())).astype(np.float32)}
 
 
 def _expert_arrays(prefix: str, experts: tuple[Expert, ...], dim: int) -> dict[str, Any]:
@@ -282,6 +295,15 @@ def load_params(path: Path | None = None) -> EmbeddedParams:
         for e in stored.get("by_population", ())
     )
     calibration = Calibration(**stored)
+    counts = [(str(name), int(n)) for name, n in manifest.get("centroids", [])]
+    stacked = arrays.get("centroids", np.zeros((0, 0), np.float32))
+    if sum(n for _, n in counts) != len(stacked):
+        raise ParamsError(f"{target}: centroid counts {counts} for {len(stacked)} centroids")
+    ends = np.cumsum([0, *(n for _, n in counts)])
+    centroids = {
+        name: stacked[ends[i] : ends[i + 1]].astype(np.float32)
+        for i, (name, _) in enumerate(counts)
+    }
     return EmbeddedParams(
         version=manifest["version"],
         style_mean=arrays["style_mean"].astype(np.float32),
@@ -295,6 +317,7 @@ def load_params(path: Path | None = None) -> EmbeddedParams:
         content_dim=int(manifest["content_dim"]),
         content_views=tuple(manifest.get("content_views", ("qa", "answer"))),
         manifest=manifest,
+        centroids=centroids,
     )
 
 

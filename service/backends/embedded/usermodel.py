@@ -19,6 +19,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from service.backends.embedded._sparse import compact, dense, on_columns
+from service.backends.embedded._trust import domain_shares, mixed_posterior
 from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
 from service.backends.embedded.feedback import ranked
 from service.backends.embedded.lexical import N_FEATURES
@@ -96,6 +97,17 @@ class ExpertBank:
             for j, e in enumerate(params.experts)
             if e.kind == "population" and "/" in e.label
         }
+        # (M, C) unit centres of the populations' texts; `domain_of[m]`: centre m's population
+        # (an index into `domains`).
+        self.domains = [n for n in params.centroids if n in self.populations]
+        width = params.content_dim if params.has_content else 0
+        self.centroids = np.zeros((0, width))
+        self.domain_of = np.zeros(0, np.int64)
+        if self.domains and width:
+            self.centroids = np.vstack([params.centroids[n] for n in self.domains]).astype(float)
+            self.domain_of = np.concatenate(
+                [np.full(len(params.centroids[n]), i) for i, n in enumerate(self.domains)]
+            )
 
     def with_calibration(self, calibration: Calibration) -> ExpertBank:
         """The same experts under another calibration (no matrices are copied)."""
@@ -254,7 +266,7 @@ def infer(
     ll = c @ _log_sigmoid(history.expert_margin).T if history.k else None
     cal = bank.calibration
     alpha, ll_ind, directions, own = _individual(history, c, cal.individual_alphas)
-    weights = _posterior(bank, ll, ll_ind, own, history.k)
+    weights = mixed_posterior(bank, ll, ll_ind, own, history.k, domain_shares(bank, views, c))
     if rng is not None and cal.posterior_concentration > 0:
         for b in range(1, n_samples):
             size = n_experts + 1 if own[b] else n_experts
@@ -288,55 +300,6 @@ def infer(
         n_pairs=counts.sum(axis=1),
         named=named,
     )
-
-
-def _posterior(
-    bank: ExpertBank, ll: F64 | None, ll_ind: F64, own: npt.NDArray[np.bool_], pairs: int
-) -> F64:
-    """(B, J + 1): the posterior over the experts and, last, the user's own history model,
-    for a history of `pairs` pairs.
-
-    With per-population calibrations it is the mix of the posteriors under each population's
-    own trust, weighted by how well that population explains the history. Mixing posteriors,
-    not the trust values: a temperature multiplies every log-likelihood, so a crowd history
-    that reads 10% like a sharply trusted population's would otherwise be trusted sharply as a
-    whole, where here only a tenth of its posterior is."""
-    n_samples = ll_ind.shape[0]
-    evidence = ll if ll is not None else np.zeros((n_samples, len(bank.labels)))
-    weights = np.zeros((n_samples, len(bank.labels) + 1))
-    for share, trust in _trust(bank, ll, n_samples, pairs):
-        population_bias, individual_bias, temperature = trust
-        bias = np.where(bank._population, population_bias, 0.0)
-        own_logit = np.where(own, temperature * ll_ind + individual_bias, -np.inf)
-        logits = np.column_stack([temperature * evidence + bias, own_logit])
-        part = np.exp(logits - logits.max(axis=1, keepdims=True))
-        weights += share[:, None] * part / part.sum(axis=1, keepdims=True)
-    return weights
-
-
-def _trust(
-    bank: ExpertBank, ll: F64 | None, n_samples: int, pairs: int
-) -> list[tuple[F64, tuple[float, float, float]]]:
-    """Per population calibration, (each sample's share, (population bias, individual bias,
-    temperature)) for histories of `pairs` pairs with these (B, J) expert log-likelihoods: the
-    shares are the posterior over the datasets' populations (flat prior, temperature 1), so a
-    history that reads like a crowd's is trusted as that crowd's are; each population's entry
-    is its one for the largest size up to `pairs` (none: the bank's own). Without a history or
-    per-population calibrations, the bank's own calibration with share 1."""
-    cal = bank.calibration
-    default = (-1, (cal.population_bias, cal.individual_bias, cal.temperature))
-    entries: dict[str, tuple[int, tuple[float, float, float]]] = {}
-    for name, least, *values in cal.by_population:
-        if name in bank.populations:
-            best = entries.setdefault(name, default)
-            if best[0] < least <= pairs:
-                entries[name] = (least, (values[0], values[1], values[2]))
-    if ll is None or not entries:
-        return [(np.ones(n_samples), default[1])]
-    fit = ll[:, [bank.populations[n] for n in entries]]
-    share = np.exp(fit - fit.max(axis=1, keepdims=True))
-    share /= share.sum(axis=1, keepdims=True)
-    return [(share[:, i], values) for i, (_, values) in enumerate(entries.values())]
 
 
 def _individual(

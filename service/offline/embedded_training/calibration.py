@@ -31,6 +31,10 @@ from service.backends.embedded.usermodel import ExpertBank, history_evidence, in
 from service.backends.embedded.views import TextViews
 
 HISTORY_SIZES = (1, 3, 8)
+# Each population's trust is picked per band of history sizes, each band starting at its
+# fewest pairs: one pair alone, then three or more. Picking a trust per measured size was
+# tried on 2 December: a band of one size (~140 held-out rows) picked noise (see the README).
+TRUST_BANDS = (1, 3)
 TOLERANCE = 0.005  # a history may cost at most this much accuracy, per dataset and size
 HELD_TOPICS = 1 / 3  # of a dataset's debates, held out to calibrate on (at least one)
 MAX_ROWS_PER_DATASET = 1500
@@ -128,18 +132,20 @@ def calibrate(
     best = next((r for r in pool_ if r.score == best_score and r.values == default), None) or next(
         r for r in pool_ if r.score == best_score
     )
-    # Then each dataset's own trust in a history, under the same rule on its own rows, with the
-    # population prior kept (it alone sets the no-history score every history is held to).
+    # Then each dataset's own trust in a history, per band of history sizes (`TRUST_BANDS`),
+    # under the same rule on its own rows of those sizes, with the population prior kept (it
+    # alone sets the no-history score every history is held to).
+    same_prior = [r for r in results if r.values[0] == best.values[0]]
     own = {
-        d: _pick([r for r in results if r.values[0] == best.values[0]], d)
+        (d, least): _pick(same_prior, d, sizes)
         for d in best.with_history
+        for least, sizes in _bands(HISTORY_SIZES)
     }
-    # One entry per population, for histories of 1 pair or more: the same trust at every size
-    # (usermodel._trust reads per-size entries too; picking them per size was tried on
-    # 2 December and cost ukp_convarg's "never hurts": see the README).
     chosen = replace(
         _with(base.calibration, best.values),
-        by_population=tuple((d, 1, r.values[0], r.values[1], r.values[2]) for d, r in own.items()),
+        by_population=tuple(
+            (d, least, r.values[0], r.values[1], r.values[2]) for (d, least), r in own.items()
+        ),
     )
     mixed = _judge(bank, cases, best.values, chosen)
     # Then how much the criteria named in users' reasons gain, under the same rule.
@@ -158,7 +164,9 @@ def calibrate(
         "best_accuracy": {d: round(a, 4) for d, a in best.with_history.items()},
         "best_accuracy_no_history": {d: round(a, 4) for d, a in best.without.items()},
         "best_cost_by_history_size": {f"{d}@{k}": round(c, 4) for (d, k), c in best.costs.items()},
-        "by_population": {d: dict(zip(GRID, r.values, strict=True)) for d, r in own.items()},
+        "by_population": {
+            f"{d}@{least}+": dict(zip(GRID, r.values, strict=True)) for (d, least), r in own.items()
+        },
         "by_population_accuracy": {d: round(a, 4) for d, a in mixed.with_history.items()},
         "by_population_cost_by_history_size": {
             f"{d}@{k}": round(c, 4) for (d, k), c in mixed.costs.items()
@@ -171,17 +179,28 @@ def calibrate(
     return replace(chosen, feedback_gain=gain.values[0]), report
 
 
-def _pick(results: Sequence[_Result], dataset: str) -> _Result:
-    """The setting with the best accuracy on `dataset` among those under which a history of
-    no size costs it more than TOLERANCE; with none, the one whose worst size costs least."""
+def _bands(sizes: Sequence[int]) -> list[tuple[int, tuple[int, ...]]]:
+    """(fewest pairs, the measured sizes it covers) per band of `TRUST_BANDS`."""
+    edges = [*TRUST_BANDS, max(sizes) + 1]
+    bands = [(lo, tuple(s for s in sizes if lo <= s < hi)) for lo, hi in itertools.pairwise(edges)]
+    return [(lo, covered) for lo, covered in bands if covered]
+
+
+def _pick(results: Sequence[_Result], dataset: str, sizes: Sequence[int]) -> _Result:
+    """The setting with the best accuracy on `dataset`'s rows of these history sizes among
+    those under which a history of none of them costs it more than TOLERANCE; with none, the
+    one whose worst size costs least."""
 
     def worst(r: _Result) -> float:
-        return max(c for (d, _), c in r.costs.items() if d == dataset)
+        return max(c for (d, k), c in r.costs.items() if d == dataset and k in sizes)
+
+    def accuracy(r: _Result) -> float:
+        return float(np.mean([a for (d, k), a in r.by_size.items() if d == dataset and k in sizes]))
 
     safe = [r for r in results if worst(r) <= TOLERANCE]
     if safe:
-        return max(safe, key=lambda r: r.with_history[dataset])
-    return min(results, key=lambda r: (worst(r), -r.with_history[dataset]))
+        return max(safe, key=accuracy)
+    return min(results, key=lambda r: (worst(r), -accuracy(r)))
 
 
 @dataclass(frozen=True)
@@ -201,6 +220,7 @@ class _Result:
     with_history: dict[str, float]  # dataset -> held-out accuracy with a history
     without: dict[str, float]  # dataset -> held-out accuracy with none
     costs: dict[tuple[str, int], float]  # (dataset, size) -> accuracy a history of it costs
+    by_size: dict[tuple[str, int], float]  # (dataset, size) -> accuracy with a history of it
 
     @property
     def score(self) -> float:
@@ -239,6 +259,7 @@ def _judge(
             (d, s): float(np.mean(right[(d, s, False)]) - np.mean(right[(d, s, True)]))
             for d, s in sizes
         },
+        {(d, s): float(np.mean(right[(d, s, True)])) for d, s in sizes},
     )
 
 

@@ -222,13 +222,45 @@ def fit_expert(
     )
 
 
+CENTROIDS_PER_DATASET = 16  # k-means centres of a dataset's texts: its kinds of answer
+
+
+def centroids(corpus: Corpus, seed: int = 0) -> dict[str, npt.NDArray[np.float32]]:
+    """Per dataset (with several), unit k-means centres of its rows' texts' content vectors
+    (`CENTROIDS_PER_DATASET`, spherical): which population's trust a history takes
+    (usermodel's `_trust.domain_shares`). One mean per dataset put a fifth of single texts
+    nearest another dataset's; several centres per dataset follow its kinds of answer."""
+    import faiss
+
+    names = list(dict.fromkeys(corpus.dataset))
+    if len(names) < 2 or not corpus.content.shape[1]:
+        return {}
+    of = np.array(corpus.dataset)
+    out: dict[str, npt.NDArray[np.float32]] = {}
+    for name in names:
+        rows = np.flatnonzero(of == name)
+        texts = np.unique(np.r_[corpus.chosen[rows], corpus.rejected[rows]])
+        x = corpus.content[texts].astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
+        k = min(CENTROIDS_PER_DATASET, len(x))
+        km = faiss.Kmeans(x.shape[1], k, niter=30, seed=seed, spherical=True, verbose=False)
+        km.train(x)
+        out[name] = np.asarray(km.centroids, np.float32).reshape(k, x.shape[1])
+    return out
+
+
 def params_version(
-    sources: Sequence[dict[str, Any]], fingerprint: str, calibration: Calibration
+    sources: Sequence[dict[str, Any]],
+    fingerprint: str,
+    calibration: Calibration,
+    centroids: dict[str, npt.NDArray[np.float32]] | None = None,
 ) -> str:
-    """`learnt-<date>-<digest>`, the digest over the data, the embedder's fingerprint and the
-    calibration: caches key on the version (the backend's model name), so params learnt the
-    same day on other vectors or with another trust must not share one."""
-    what = [[s["sha256"] for s in sources], fingerprint, asdict(calibration)]
+    """`learnt-<date>-<digest>`, the digest over the data, the embedder's fingerprint, the
+    calibration and the population centroids: caches key on the version (the backend's model
+    name), so params learnt the same day on other vectors or with another trust must not
+    share one."""
+    shares = {n: hashlib.sha256(c.tobytes()).hexdigest() for n, c in (centroids or {}).items()}
+    what = [[s["sha256"] for s in sources], fingerprint, asdict(calibration), shares]
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:8]
     return f"learnt-{time.strftime('%Y%m%d')}-{digest}"
 
@@ -300,6 +332,7 @@ def train(
         embedder=embedder.name,
         content_dim=corpus.content.shape[1],
         content_views=tuple(config.content_views),
+        centroids=centroids(corpus),
     )
     calibration, search = Calibration(), {"skipped": "disabled"}
     if config.calibrate:
@@ -309,7 +342,7 @@ def train(
     experts, identifiers = fit_all(groups)
     params = replace(
         skeleton,
-        version=params_version(sources, embedder.fingerprint, calibration),
+        version=params_version(sources, embedder.fingerprint, calibration, skeleton.centroids),
         experts=experts,
         identifiers=identifiers,
         calibration=calibration,
