@@ -57,6 +57,8 @@ def mixed_posterior(
     evidence = ll if ll is not None else np.zeros((n_samples, len(bank.labels)))
     weights = np.zeros((n_samples, len(bank.labels) + 1))
     for share, trust in trusts(bank, ll, n_samples, pairs, domains):
+        if not share.any():  # a population no sample's history is about (shares by text)
+            continue
         population_bias, individual_bias, temperature = trust
         bias = np.where(bank._population, population_bias, 0.0)
         own_logit = np.where(own, temperature * ll_ind + individual_bias, -np.inf)
