@@ -60,7 +60,7 @@ def mixed_posterior(
         if not share.any():  # a population no sample's history is about (shares by text)
             continue
         population_bias, individual_bias, temperature = trust
-        bias = np.where(bank._population, population_bias, 0.0)
+        bias = np.where(bank.is_population, population_bias, 0.0)
         own_logit = np.where(own, temperature * ll_ind + individual_bias, -np.inf)
         logits = np.column_stack([temperature * evidence + bias, own_logit])
         part = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -90,7 +90,8 @@ class ExpertBank:
         )
         self.style = self.predict.style
         self.calibration = params.calibration
-        self._population = np.array([e.kind == "population" for e in params.experts])
+        # (J,) whether each expert is a population one (the population prior applies to those)
+        self.is_population = np.array([e.kind == "population" for e in params.experts])
         # Each dataset's own population expert, by dataset name (for per-population trust).
         self.populations = {
             e.label.split("/")[0]: j
