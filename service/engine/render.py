@@ -9,7 +9,7 @@ a written breakdown, for a backend that hands the engine its scores without the 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from service.core.chain import CandidateEvaluation, Criterion, Persona
 from service.engine._rationale import weighted_mean
@@ -55,11 +55,21 @@ def render_analysis(persona: Persona, criteria: Sequence[Criterion]) -> str:
 def final_score(scores: Sequence[float], weights: Sequence[float]) -> float:
     """The overall a parser reads back from the "Final Score" line `render_rationale` writes
     for these criterion scores and percent weights (same rounding, same arithmetic)."""
-    terms = [(float(fmt(s)), float(_weight_term(w))) for s, w in zip(scores, weights, strict=True)]
-    value = weighted_mean(terms)
-    if value is None:
-        raise ValueError("a final score needs at least one positive weight")
+    [value] = final_scores([[s] for s in scores], weights)
     return value
+
+
+def final_scores(scores: Sequence[Iterable[float]], weights: Sequence[float]) -> tuple[float, ...]:
+    """`final_score` of every candidate: `scores[c][i]` is criterion c's score of candidate i.
+    The weights are read once for all candidates (a warm Ind-8 score makes 16 of these)."""
+    read = [float(_weight_term(w)) for w in weights]
+    out = []
+    for column in zip(*scores, strict=True):
+        value = weighted_mean([(float(fmt(s)), w) for s, w in zip(column, read, strict=True)])
+        if value is None:
+            raise ValueError("a final score needs at least one positive weight")
+        out.append(value)
+    return tuple(out)
 
 
 def _weight_term(percent: float) -> str:

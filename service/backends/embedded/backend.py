@@ -46,7 +46,7 @@ from service.engine.backend import Backend, Completion, SampleGroup
 from service.engine.cache import Caches, user_key
 from service.engine.cache import key as cache_key
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
-from service.engine.render import final_score, render_chain
+from service.engine.render import final_scores, render_chain
 
 _R = TypeVar("_R")
 # The most samples x candidates a warm call computes on the event loop (Ind-8 over 8
@@ -249,8 +249,7 @@ class EmbeddedBackend(Backend):
         utilities = sample_utilities(models, experts, candidates)  # the response's confidence
         out = []
         for b, (criteria, utility) in enumerate(zip(rubrics, utilities, strict=True)):
-            weights = [c.weight for c in criteria]
-            overall = tuple(final_score([c.scores[i] for c in criteria], weights) for i in range(n))
+            overall = final_scores([c.scores for c in criteria], [c.weight for c in criteria])
             # The chain text is written only if a trace reads it; `overall` is what it says.
             write = partial(self._chain, models, b, criteria, task.candidates, task.prompt, k)
             out.append(

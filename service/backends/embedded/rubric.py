@@ -79,15 +79,23 @@ def plan(
         if rng is not None and b and keys.size > 1:
             raw = rng.dirichlet(cal.weight_jitter * raw / raw.sum() + 1e-3)
         share = 100.0 * raw / raw.sum()
-        order = [i for i in np.argsort(-share) if share[i] >= cal.min_weight][: cal.max_criteria]
-        kept = order or [int(np.argmax(share))]
+        order = np.argsort(-share)
+        order = order[share[order] >= cal.min_weight][: cal.max_criteria]
+        kept = order if order.size else np.array([np.argmax(share)])
         percents = rounded_weights(raw[kept].tolist())
+        chosen = keys[kept]  # whole rows at once: indexing element by element cost more
+        rows = zip(
+            chosen.tolist(),
+            signs[b, chosen].tolist(),
+            percents,
+            scores[b, chosen],
+            z[b, chosen],
+            strict=True,
+        )
         out.append(
             [
-                PlannedCriterion(
-                    models.keys[keys[i]], signs[b, keys[i]], p, scores[b, keys[i]], z[b, keys[i]]
-                )
-                for i, p in zip(kept, percents, strict=True)
+                PlannedCriterion(models.keys[key], sign, p, score, standardised)
+                for key, sign, p, score, standardised in rows
                 if p
             ]
         )
