@@ -2,7 +2,7 @@
 
 Backends that do not run an LLM (the embedded backend, the test simulator) write their chains in
 the same format the model was trained on, so a trace always carries real raw text that
-`service.engine.parsing` reads like an LLM's. `final_score` is what that parser reads back from
+`service.engine.parsing` reads like an LLM's. `final_scores` is what that parser reads back from
 a written breakdown, for a backend that hands the engine its scores without the text.
 """
 
@@ -52,16 +52,13 @@ def render_analysis(persona: Persona, criteria: Sequence[Criterion]) -> str:
     return "\n".join(lines)
 
 
-def final_score(scores: Sequence[float], weights: Sequence[float]) -> float:
-    """The overall a parser reads back from the "Final Score" line `render_rationale` writes
-    for these criterion scores and percent weights (same rounding, same arithmetic)."""
-    [value] = final_scores([[s] for s in scores], weights)
-    return value
-
-
 def final_scores(scores: Sequence[Iterable[float]], weights: Sequence[float]) -> tuple[float, ...]:
-    """`final_score` of every candidate: `scores[c][i]` is criterion c's score of candidate i.
-    The weights are read once for all candidates (a warm Ind-8 score makes 16 of these)."""
+    """Per candidate, the overall a parser reads back from the "Final Score" line
+    `render_rationale` writes for these criterion scores and percent weights (same rounding,
+    same arithmetic): `scores[c][i]` is criterion c's score of candidate i. The weights are
+    read once for all the candidates, not once per candidate."""
+    if not weights:
+        raise ValueError("a final score needs at least one positive weight")
     read = [float(_weight_term(w)) for w in weights]
     out = []
     for column in zip(*scores, strict=True):
