@@ -29,6 +29,7 @@ from service.backends.embedded.feedback import emphasis
 from service.backends.embedded.params import Calibration, EmbeddedParams, Expert
 from service.backends.embedded.usermodel import ExpertBank, history_evidence, infer
 from service.backends.embedded.views import TextViews
+from service.offline.embedded_training import blending
 
 HISTORY_SIZES = (1, 3, 8)
 # Each population's trust is picked per band of history sizes, each band starting at its
@@ -89,6 +90,8 @@ def calibrate(
     held = held_out(corpus, seed)
     groups = [g for g in groups_for(~held) if g[2].size >= 2]
     experts, identifiers = fit(groups)
+    blends, blend_report = blending.choose(corpus, experts, _held_members(corpus, groups, held))
+    experts = blending.apply(experts, blends)
     bank = ExpertBank(replace(base, experts=experts, identifiers=identifiers))
     pools: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, row in enumerate(corpus.rows):
@@ -133,11 +136,12 @@ def calibrate(
         r for r in pool_ if r.score == best_score
     )
     # Then each dataset's own trust in a history, per band of history sizes (`TRUST_BANDS`),
-    # under the same rule on its own rows of those sizes, with the population prior kept (it
-    # alone sets the no-history score every history is held to).
-    same_prior = [r for r in results if r.values[0] == best.values[0]]
+    # under the same rule on its own rows of those sizes. A band may take its own population
+    # prior too: only the global one sets the no-history score, so every band is held to
+    # that score, the one served (`served`), not to its own candidate's.
+    served = {key: best.by_size[key] + cost for key, cost in best.costs.items()}
     own = {
-        (d, least): _pick(same_prior, d, sizes)
+        (d, least): _pick(results, d, sizes, served)
         for d in best.with_history
         for least, sizes in _bands(HISTORY_SIZES)
     }
@@ -171,12 +175,33 @@ def calibrate(
         "by_population_cost_by_history_size": {
             f"{d}@{k}": round(c, 4) for (d, k), c in mixed.costs.items()
         },
+        "blends": {key: list(choice) for key, choice in blends.items()},
+        "blend_search": blend_report,
         "feedback_gain": gain.values[0],
         "accuracy_by_feedback_gain": {
             str(g.values[0]): {d: round(a, 4) for d, a in g.with_history.items()} for g in gains
         },
     }
     return replace(chosen, feedback_gain=gain.values[0]), report
+
+
+def _held_members(
+    corpus: Any,
+    groups: Sequence[tuple[str, str, npt.NDArray[np.int64]]],
+    held: npt.NDArray[np.bool_],
+) -> dict[str, npt.NDArray[np.int64]]:
+    """Per expert label: the held-out rows of the users whose other rows it learnt from."""
+    owner: dict[tuple[str, str], str] = {}
+    for label, kind, index in groups:
+        if kind != "population":  # a population learnt from everyone: nobody's own expert
+            for i in index:
+                owner[(corpus.dataset[i], corpus.rows[i].user_id)] = label
+    members: dict[str, list[int]] = defaultdict(list)
+    for i in np.flatnonzero(held):
+        mine = owner.get((corpus.dataset[i], corpus.rows[i].user_id))
+        if mine is not None:
+            members[mine].append(int(i))
+    return {label: np.array(ix, np.int64) for label, ix in members.items()}
 
 
 def _bands(sizes: Sequence[int]) -> list[tuple[int, tuple[int, ...]]]:
@@ -186,13 +211,21 @@ def _bands(sizes: Sequence[int]) -> list[tuple[int, tuple[int, ...]]]:
     return [(lo, covered) for lo, covered in bands if covered]
 
 
-def _pick(results: Sequence[_Result], dataset: str, sizes: Sequence[int]) -> _Result:
+def _pick(
+    results: Sequence[_Result],
+    dataset: str,
+    sizes: Sequence[int],
+    served: dict[tuple[str, int], float],
+) -> _Result:
     """The setting with the best accuracy on `dataset`'s rows of these history sizes among
-    those under which a history of none of them costs it more than TOLERANCE; with none, the
-    one whose worst size costs least."""
+    those under which a history of none of them costs it more than TOLERANCE against the
+    `served` no-history accuracy of the same rows; with none, the one whose worst size costs
+    least."""
 
     def worst(r: _Result) -> float:
-        return max(c for (d, k), c in r.costs.items() if d == dataset and k in sizes)
+        return max(
+            served[(d, k)] - a for (d, k), a in r.by_size.items() if d == dataset and k in sizes
+        )
 
     def accuracy(r: _Result) -> float:
         return float(np.mean([a for (d, k), a in r.by_size.items() if d == dataset and k in sizes]))

@@ -32,6 +32,7 @@ from service.backends.embedded.params import Calibration, EmbeddedParams, Expert
 from service.backends.embedded.views import content_vectors
 from service.core.embedder import Embedder
 from service.core.rows import Row, load_rows
+from service.offline.embedded_training import blending
 from service.offline.embedded_training.calibration import calibrate
 from service.offline.embedded_training.groups import Group, expert_groups
 
@@ -317,7 +318,13 @@ def train(
             if kind == "population" and dataset:
                 regularisation = experts[i].regularisation
                 learnt_c[dataset] = (regularisation[0], regularisation[1], regularisation[2])
-            identifiers[i] = fit_expert(corpus, index, label, kind, config, config.identify_c)
+            # A population is recognised by what generalises, not by the rows it saw: fitted
+            # loosely it would memorise every member's history and claim each as its own.
+            identifiers[i] = (
+                experts[i]
+                if kind == "population"
+                else fit_expert(corpus, index, label, kind, config, config.identify_c)
+            )
         return tuple(experts[i] for i in range(len(chosen))), tuple(
             identifiers[i] for i in range(len(chosen))
         )
@@ -334,12 +341,14 @@ def train(
         content_views=tuple(config.content_views),
         centroids=centroids(corpus),
     )
-    calibration, search = Calibration(), {"skipped": "disabled"}
+    calibration, search = Calibration(), dict[str, Any](skipped="disabled")
     if config.calibrate:
         calibration, search = calibrate(
             corpus, fit_all, partial(expert_groups, corpus, config), skeleton, seed=config.seed
         )
     experts, identifiers = fit_all(groups)
+    chosen: dict[str, list[Any]] = search.get("blends", {})
+    experts = blending.apply(experts, {key: (str(t), float(w)) for key, (t, w) in chosen.items()})
     params = replace(
         skeleton,
         version=params_version(sources, embedder.fingerprint, calibration, skeleton.centroids),
