@@ -58,7 +58,8 @@ def llama_server(
     """Start `python -m llama_cpp.server` on the model; yield its base URL once it serves.
 
     One request at a time, as that server does; all cores by default. Its output goes to a
-    temporary file (a long run would fill a pipe), shown if it fails to start."""
+    temporary file (a long run would fill a pipe), shown if it fails to start or if it died
+    while in use (a crash would otherwise read as "every worker is down" in each caller)."""
     port = free_port()
     command = [str(llm.python), "-m", "llama_cpp.server", "--model", str(llm.model)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)]
@@ -75,6 +76,10 @@ def llama_server(
                 output=lambda: _tail(output),
             )
             yield url
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"llama.cpp's server died with {proc.returncode}:\n{_tail(output)}"
+                )
         finally:
             stop(proc, timeout_s=20)
 
