@@ -1,13 +1,14 @@
 """Reproduce the embedded backend's accuracy table on the shared data in one command.
 
-    .venv/bin/python -m bench.accuracy [--limit N] [--datasets dsp,...] [--json]
+    .venv/bin/python -m bench.accuracy [--limit N] [--datasets dsp,...] [--data-dir DIR] [--json]
 
 Runs `pgenrm eval`'s harness (both orders, ties wrong, Ind-8) for dsp, hh_rlhf_relabeled and
 ukp_convarg at history-k 0, 3 and 8 (dsp also against `normal` and domain-vs-domain), and
 ukp_convarg at 3 and 8 once more with the users' `feedback` left out of their histories; plus the
 "longer answer wins" baseline on the same pairs. Prints a markdown table, the "never hurts"
 check (for every dataset, accuracy at history-k 3 and 8 is at least accuracy at history-k 0
-minus 0.5 points) and the targets.
+minus 0.5 points) and the targets. The data is read from `../shared/data` beside the checkout
+unless `--data-dir` names another folder (a clone elsewhere).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def runs(datasets: tuple[str, ...]) -> list[tuple[str, int, bool]]:
     return out
 
 
-async def main(limit: int | None, datasets: tuple[str, ...] = DATASETS) -> list[dict[str, Any]]:
+async def main(
+    limit: int | None, datasets: tuple[str, ...] = DATASETS, data_dir: Path = DATA
+) -> list[dict[str, Any]]:
     from service.app import build_state
     from service.core.config import Settings
     from service.core.embedder import default_disk_cache
@@ -80,7 +83,7 @@ async def main(limit: int | None, datasets: tuple[str, ...] = DATASETS) -> list[
     loaded: dict[str, Any] = {}
     for name, k, feedback in runs(datasets):
         if name not in loaded:
-            loaded[name], _ = load_rows(DATA / name / "pairs.jsonl.gz")
+            loaded[name], _ = load_rows(data_dir / name / "pairs.jsonl.gz")
             if limit is None:
                 data = loaded[name]
                 await state.engine.warm(
@@ -178,13 +181,19 @@ if __name__ == "__main__":
     parser.add_argument(
         "--datasets", default=",".join(DATASETS), help="comma-separated, of " + ", ".join(DATASETS)
     )
+    parser.add_argument(
+        "--data-dir", type=Path, default=DATA, help=f"the datasets' folder (default: {DATA})"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     args = parser.parse_args()
     chosen = tuple(d for d in args.datasets.split(",") if d)
     unknown = [d for d in chosen if d not in DATASETS]
     if unknown:
         parser.error(f"unknown datasets: {', '.join(unknown)}")
-    result = asyncio.run(main(args.limit, chosen))
+    missing = [d for d in chosen if not (args.data_dir / d / "pairs.jsonl.gz").is_file()]
+    if missing:  # before the embedder loads: a wrong folder fails in a second, not a minute
+        parser.error(f"no pairs.jsonl.gz for {', '.join(missing)} under {args.data_dir}")
+    result = asyncio.run(main(args.limit, chosen, args.data_dir))
     print(table(result))
     if args.json:
         print(json.dumps({"rows": result, "never_hurts": never_hurts(result)}))
