@@ -12,7 +12,9 @@ a header of any size, and keeps every connection it is given. This subclass boun
   byte on a kept-alive one), the body within `body_timeout_s` of the headers, else 408 (a
   connection that never sent a byte is just closed). Time the server makes a client wait
   (reading paused while the app catches up, a pipelined request queued) does not count;
-- connections: past `max_connections` in this worker a new one gets 503 and is closed at once.
+- connections: past `max_connections` in this worker a new one gets 503 and is closed at once;
+  the count of those it holds goes to `on_connections` at every change (the workers' balance,
+  `service._connection_balance`).
 
 Each refusal is answered with the API's error envelope and `connection: close`, written by the
 protocol itself, logged in one line and counted (`on_refused`). After answering, what the client
@@ -57,6 +59,7 @@ class HttpLimits:
 class _Setup:
     limits: HttpLimits
     on_refused: Callable[[str], None]  # the reason (a metric label)
+    on_connections: Callable[[int], None] | None  # connections this worker now holds
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,15 @@ class _Refusal:
 
 
 def protocol_class(
-    limits: HttpLimits, on_refused: Callable[[str], None]
+    limits: HttpLimits,
+    on_refused: Callable[[str], None],
+    on_connections: Callable[[int], None] | None = None,
 ) -> type[LimitedHttpToolsProtocol]:
-    """The protocol class for uvicorn's `http=`, bound to these limits and refusal counter."""
+    """The protocol class for uvicorn's `http=`, bound to these limits, the refusal counter
+    and (with several workers) the report of connections held."""
 
     class Configured(LimitedHttpToolsProtocol):
-        setup = _Setup(limits, on_refused)
+        setup = _Setup(limits, on_refused, on_connections)
 
     return Configured
 
@@ -118,10 +124,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().connection_made(transport)  # type: ignore[arg-type]
         self._arm(self.setup.limits.header_timeout_s)
+        self._report_connections()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         super().connection_lost(exc)
+        self._report_connections()
+
+    def _report_connections(self) -> None:
+        if self.setup.on_connections is not None:
+            self.setup.on_connections(len(self.connections))
 
     def data_received(self, data: bytes) -> None:
         if not self._refused:

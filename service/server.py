@@ -5,10 +5,11 @@ worker per core. Each worker builds its own app from the environment (uvicorn's 
 and keeps its own in-process cache; Prometheus values are shared through a directory, so
 `/metrics` from any worker reports them all.
 
-Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections evenly
-over the workers. On one shared socket (uvicorn's `--workers`) whichever worker woke first
-accepted a whole burst: a trainer's 32 keep-alive connections could all land on one worker and
-leave the other core idle.
+Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over the
+workers. On one shared socket (uvicorn's `--workers`) whichever worker woke first accepted a
+whole burst: a trainer's 32 keep-alive connections could all land on one worker and leave the
+other core idle. The kernel's spread is even only on average, so a worker holding more than its
+share of the connections closes the excess after a response (`service._connection_balance`).
 
 uvicorn speaks HTTP through `service._http_limits`' protocol (header size and count, header and
 body timeouts, the body limit while it streams, a connection cap per worker), and the app is
@@ -30,6 +31,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import MutableSequence
 from typing import Any
 
 import uvicorn
@@ -37,6 +39,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 from tqdm import tqdm
 
+from service._connection_balance import ConnectionBalance, RebalanceMiddleware
 from service._http_limits import HttpLimits, protocol_class
 from service.api.middleware import RequestIdMiddleware
 from service.app import create_app
@@ -64,8 +67,9 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> None:
     if settings.workers == 1:
         logging.config.dictConfig(options["log_config"])  # JSON from the first line on
         app = create_app(settings)
-        http = _protocol(settings, app)
-        uvicorn.run(_outermost(app), host=settings.host, port=settings.port, http=http, **options)
+        http = _protocol(settings, app, None)  # one worker: no balance to keep
+        outermost = _outermost(app, None)
+        uvicorn.run(outermost, host=settings.host, port=settings.port, http=http, **options)
         return
     os.environ.update({f"PGENRM_{k.upper()}": str(v) for k, v in overrides.items()})
     with tempfile.TemporaryDirectory(prefix="pgenrm-metrics-") as metrics_dir:
@@ -81,10 +85,17 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> None:
     except OSError as error:
         raise SystemExit(f"pgenrm: cannot bind {settings.host}:{settings.port}: {error}") from error
     spawn = multiprocessing.get_context("spawn")
-    args = (settings.host, settings.port, options)
-    workers = [spawn.Process(target=_worker, args=args) for _ in range(settings.workers)]
-    for worker in workers:
-        worker.start()
+    # Connections each worker holds, one slot each, read by all (service._connection_balance).
+    held = spawn.RawArray("i", settings.workers)
+
+    def start(slot: int) -> multiprocessing.process.BaseProcess:
+        held[slot] = 0
+        args = (settings.host, settings.port, options, held, slot)
+        process = spawn.Process(target=_worker, args=args)
+        process.start()
+        return process
+
+    workers = [start(slot) for slot in range(settings.workers)]
     log.info("started %d workers on %s:%d", len(workers), settings.host, settings.port)
     stopping = False
 
@@ -102,8 +113,7 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> None:
                 if worker.pid is not None:
                     process_exited(worker.pid)  # its live gauges go with it
                 time.sleep(_RESTART_DELAY_S)
-                workers[i] = spawn.Process(target=_worker, args=args)
-                workers[i].start()
+                workers[i] = start(i)
     for worker in workers:
         if worker.is_alive() and worker.pid is not None:
             os.kill(worker.pid, signal.SIGTERM)  # uvicorn's graceful shutdown
@@ -117,7 +127,9 @@ def _supervise(settings: Settings, options: dict[str, Any]) -> None:
             worker.join()
 
 
-def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+def _worker(
+    host: str, port: int, options: dict[str, Any], held: MutableSequence[int], slot: int
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
     # tqdm (model loading bars) would otherwise create multiprocessing locks that the
     # supervisor's resource tracker reports as leaked at every shutdown.
@@ -125,17 +137,27 @@ def _worker(host: str, port: int, options: dict[str, Any]) -> None:
     logging.config.dictConfig(options["log_config"])
     settings = Settings()  # from the environment, which carries the command line's overrides
     app = create_app(settings)
-    config = uvicorn.Config(_outermost(app), http=_protocol(settings, app), **options)
+    balance = ConnectionBalance(held, slot)
+    http = _protocol(settings, app, balance)
+    config = uvicorn.Config(_outermost(app, balance), http=http, **options)
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 
-def _outermost(app: FastAPI) -> ASGIApp:
-    """The app as uvicorn runs it: request ids outside Starlette's error middleware."""
-    return RequestIdMiddleware(app)
+def _outermost(app: FastAPI, balance: ConnectionBalance | None) -> ASGIApp:
+    """The app as uvicorn runs it: request ids outside Starlette's error middleware, and with
+    several workers, the excess connections' `connection: close` outside both."""
+    outermost: ASGIApp = RequestIdMiddleware(app)
+    if balance is None:
+        return outermost
+    metrics: Metrics = app.state.pgenrm.metrics
+    return RebalanceMiddleware(outermost, balance, metrics.http_rebalanced.inc)
 
 
-def _protocol(settings: Settings, app: FastAPI) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol with our limits; what it refuses is counted in the app's metrics."""
+def _protocol(
+    settings: Settings, app: FastAPI, balance: ConnectionBalance | None
+) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol with our limits; what it refuses and the connections it holds
+    are counted in the app's metrics, and with several workers the latter go to `balance`."""
     metrics: Metrics = app.state.pgenrm.metrics
     limits = HttpLimits(
         max_header_bytes=settings.max_header_bytes,
@@ -145,7 +167,14 @@ def _protocol(settings: Settings, app: FastAPI) -> type[asyncio.Protocol]:
         max_body_bytes=settings.max_body_bytes,
         max_connections=settings.max_connections,
     )
-    return protocol_class(limits, lambda reason: metrics.http_refused.labels(reason=reason).inc())
+    refused, connections = metrics.http_refused, metrics.http_connections
+
+    def report(count: int) -> None:
+        connections.set(count)
+        if balance is not None:
+            balance.update(count)
+
+    return protocol_class(limits, lambda reason: refused.labels(reason=reason).inc(), report)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -49,6 +49,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.http_connections = Gauge(
+            "pgenrm_http_connections",
+            "Connections each worker holds (one series per worker process).",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
+        self.http_rebalanced = Counter(
+            "pgenrm_http_rebalanced_connections",
+            "Keep-alive connections a worker ended with `connection: close` because it held "
+            "more than its share of all the workers' connections (the client reconnects).",
+            registry=r,
+        )
         self.samples = Counter(
             "pgenrm_samples",
             "Evaluation-chain samples by level, outcome and failure reason.",
