@@ -77,7 +77,7 @@ def protocol_class(
     on_connections: Callable[[int], None] | None = None,
 ) -> type[LimitedHttpToolsProtocol]:
     """The protocol class for uvicorn's `http=`, bound to these limits, the refusal counter
-    and (with several workers) the report of connections held."""
+    and the report of how many connections this worker holds."""
 
     class Configured(LimitedHttpToolsProtocol):
         setup = _Setup(limits, on_refused, on_connections)
