@@ -31,14 +31,14 @@ class ConnectionBalance:
         if not 0 <= slot < len(counts):
             raise ValueError(f"slot {slot} outside the {len(counts)} workers' counts")
         self._counts, self._slot, self._slack = counts, slot, slack
-        self._held = 0
         self._closing = 0  # closes decided whose connection is not gone yet
 
     def update(self, held: int) -> None:
-        """This worker now holds `held` connections (the protocol calls it on every change)."""
-        if held < self._held:
-            self._closing = max(0, self._closing - (self._held - held))
-        self._held = held
+        """This worker now holds `held` connections (the protocol calls it on every change).
+        Only this worker writes its slot, so the slot is also what it held before."""
+        gone = self._counts[self._slot] - held
+        if gone > 0:
+            self._closing = max(0, self._closing - gone)
         self._counts[self._slot] = held
 
     def should_close(self) -> bool:
