@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from service.core.chain import CandidateEvaluation, Criterion, Persona
 from service.engine._rationale import weighted_mean
@@ -59,10 +60,11 @@ def final_scores(scores: Sequence[Iterable[float]], weights: Sequence[float]) ->
     read once for all the candidates, not once per candidate."""
     if not weights:
         raise ValueError("a final score needs at least one positive weight")
-    read = [float(_weight_term(w)) for w in weights]
+    read = [_read_weight(w) for w in weights]
     out = []
     for column in zip(*scores, strict=True):
-        value = weighted_mean([(float(fmt(s)), w) for s, w in zip(column, read, strict=True)])
+        # round(s, 1) is float(fmt(s)): both round the exact binary value half-even.
+        value = weighted_mean([(round(s, 1), w) for s, w in zip(column, read, strict=True)])
         if value is None:
             raise ValueError("a final score needs at least one positive weight")
         out.append(value)
@@ -71,6 +73,12 @@ def final_scores(scores: Sequence[Iterable[float]], weights: Sequence[float]) ->
 
 def _weight_term(percent: float) -> str:
     return f"{percent / 100:.3g}"
+
+
+@lru_cache(maxsize=1024)
+def _read_weight(percent: float) -> float:
+    """A weight as the parser reads its term back (a rubric's percents are few integers)."""
+    return float(_weight_term(percent))
 
 
 def render_rationale(

@@ -1,4 +1,5 @@
-"""Warm calls need no thread: neither for their embeddings nor for the call itself."""
+"""Warm calls need no thread (neither for their embeddings nor for the call itself) and reuse
+what the builder kept per text."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
-from service.backends.embedded.views import ViewBuilder
+from service.backends.embedded.usermodel import WORDING, ExpertBank
+from service.backends.embedded.views import TextViews, ViewBuilder
 from service.cache.memory import MemoryStore
 from service.core.embedder import Embedder
 from service.engine.backend import SampleGroup
@@ -64,3 +66,22 @@ async def test_a_warm_call_is_computed_on_the_loop_and_anything_else_on_a_thread
     await backend.generate(SampleGroup("ind", "u", history, task(LONG, *many), 8, seed=1))
     assert handed == ["_generate"] * 3  # 8 samples x 10 candidates: too large for the loop
     await backend.close()
+
+
+def test_kept_wording_utilities_are_the_products_over_all_the_texts(embedder: Embedder) -> None:
+    """Each text's wording utilities, computed with whichever texts it first came with and
+    kept, are bit for bit what one product over the request's texts gives."""
+    params = load_params()
+    bank = ExpertBank(params)
+    builder = ViewBuilder(params, embedder, wording_experts=bank.predict.wording)
+    builder.build(["Tea?"], [f"{SHORT} (kept alone)"])  # first seen alone
+    prompts = ["Tea?"] * 3
+    answers = [f"{LONG} (kept)", f"{SHORT} (kept alone)", f"{LONG} (kept)"]
+    views = builder.build(prompts, answers)
+    assert views.wording_scores is not None and views.wording_scores.shape == (3, len(bank.labels))
+    kept = bank.view_scores(views)[WORDING]
+    multiplied = bank.view_scores(TextViews(views.style, views.content, views.wording))[WORDING]
+    np.testing.assert_array_equal(kept, multiplied)
+    head = bank.view_scores(views.head(2))[WORDING]
+    np.testing.assert_array_equal(head, multiplied[:, :2])
+    builder.close()

@@ -16,7 +16,7 @@ def on_columns(matrix: sp.csr_matrix, columns: npt.NDArray[np.int64]) -> F64:
     """The sparse rows as a dense matrix over the given sorted columns (others dropped):
     `matrix[:, columns]` without scipy's column indexing, which builds maps the size of all
     2^18 columns on every call."""
-    m = sp.csr_matrix(matrix)
+    m = _csr(matrix)
     out = np.zeros((m.shape[0], columns.size))
     if not columns.size or not m.nnz:
         return out
@@ -30,7 +30,7 @@ def on_columns(matrix: sp.csr_matrix, columns: npt.NDArray[np.int64]) -> F64:
 def compact(matrix: sp.csr_matrix) -> F64:
     """The sparse rows as a dense matrix over only the columns they use: same dot products,
     without transposing a 2^18-column matrix on every request."""
-    m = sp.csr_matrix(matrix)
+    m = _csr(matrix)
     cols, where = np.unique(m.indices, return_inverse=True)
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
     # bincount sums duplicate entries like np.add.at, at a fraction of its cost.
@@ -40,3 +40,8 @@ def compact(matrix: sp.csr_matrix) -> F64:
 
 def dense(x: Any) -> F64:
     return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
+
+
+def _csr(matrix: Any) -> sp.csr_matrix:
+    """As CSR, without re-wrapping one that already is (scipy checks its format again)."""
+    return matrix if isinstance(matrix, sp.csr_matrix) else sp.csr_matrix(matrix)

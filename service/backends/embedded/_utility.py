@@ -39,15 +39,14 @@ def sample_utilities(models: UserModels, experts: F64, candidates: slice) -> lis
     mass = models.posterior.sum(axis=1)
     safe = np.where(mass > _NEGLIGIBLE, mass, 1.0)[:, None]
     deviation = experts[None] - ((models.posterior @ experts) / safe)[:, None]  # (B, J, n)
+    # Hypothesis 0 is the rubric's utility (weight: the mass off the experts), 1..J the experts.
+    weights = np.column_stack([np.maximum(0.0, 1.0 - mass), models.posterior])
+    values = np.concatenate([utility[:, None], utility[:, None] + deviation], axis=1)
+    # Experts weigh nothing when their mass is negligible (each of them is lighter still).
+    weights[mass <= _NEGLIGIBLE, 1:] = 0.0
     out = []
-    for b, u in enumerate(utility):
-        weights, rows = [max(0.0, 1.0 - float(mass[b]))], [u[None]]
-        if mass[b] > _NEGLIGIBLE:
-            heavy = models.posterior[b] > _NEGLIGIBLE
-            rows.append(u + deviation[b, heavy])
-            weights += models.posterior[b, heavy].tolist()
-        w = np.asarray(weights)
+    for w, v in zip(weights, values, strict=True):
         keep = w > _NEGLIGIBLE
-        values = np.concatenate(rows)[keep]
-        out.append(Utility(weights=w[keep] / w[keep].sum(), values=values))
+        kept = w[keep]
+        out.append(Utility(weights=kept / kept.sum(), values=v[keep]))
     return out

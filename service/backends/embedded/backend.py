@@ -95,7 +95,9 @@ class EmbeddedBackend(Backend):
         if self._views is None:
             embedder = await asyncio.to_thread(self._factory)
             self.params.check_embedder(embedder.name, embedder.dim, embedder.fingerprint)
-            self._views = ViewBuilder(self.params, embedder)
+            self._views = ViewBuilder(
+                self.params, embedder, wording_experts=self._bank.predict.wording
+            )
         if self._nice and self._background is None:
             self._background = background_executor(2, self._nice)
 
@@ -249,7 +251,9 @@ class EmbeddedBackend(Backend):
         utilities = sample_utilities(models, experts, candidates)  # the response's confidence
         out = []
         for b, (criteria, utility) in enumerate(zip(rubrics, utilities, strict=True)):
-            overall = final_scores([c.scores for c in criteria], [c.weight for c in criteria])
+            overall = final_scores(
+                [c.scores.tolist() for c in criteria], [c.weight for c in criteria]
+            )
             # The chain text is written only if a trace reads it; `overall` is what it says.
             write = partial(self._chain, models, b, criteria, task.candidates, task.prompt, k)
             out.append(

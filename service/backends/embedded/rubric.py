@@ -15,7 +15,7 @@ and below that spread a score point stands for a fixed number of log-odds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +40,7 @@ NEUTRAL = "neutral"
 REFERENCE_SPREAD = 5.0
 
 
-@dataclass(frozen=True)
-class PlannedCriterion:
+class PlannedCriterion(NamedTuple):  # a tuple: an Ind-8 call makes dozens of them
     key: str
     direction: float  # +1: the user wants more of it, -1: less
     weight: int  # percent

@@ -117,8 +117,13 @@ class ExpertBank:
         return other
 
     def view_scores(self, views: TextViews) -> dict[str, F64]:
-        """Per prediction expert and text: (J, n) utility from the content and wording views."""
-        return self.predict.view_scores(views)
+        """Per prediction expert and text: (J, n) utility from the content and wording views
+        (the wording part as the view builder kept it, when it did)."""
+        if views.wording_scores is None or self.predict.wording is None:
+            return self.predict.view_scores(views)
+        out = self.predict.view_scores(replace(views, wording=None))
+        out[WORDING] = np.ascontiguousarray(views.wording_scores.T)
+        return out
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,9 @@ class TextViews:
     style: F64  # (n, S), standardised
     content: F64  # (n, C) or (n, 0)
     wording: sp.csr_matrix | None  # (n, N)
+    # (n, J): the prediction experts' wording utilities, when the builder kept them per text
+    # (the same numbers as `wording @ experts`, which a warm call need not multiply again).
+    wording_scores: F64 | None = None
 
     def __len__(self) -> int:
         return int(self.style.shape[0])
@@ -140,6 +143,7 @@ class TextViews:
             style=self.style[:n],
             content=self.content[:n],
             wording=None if self.wording is None else sp.csr_matrix(self.wording[:n]),
+            wording_scores=None if self.wording_scores is None else self.wording_scores[:n],
         )
 
     def tail(self, start: int) -> TextViews:
@@ -148,13 +152,14 @@ class TextViews:
             style=self.style[start:],
             content=self.content[start:],
             wording=None if self.wording is None else sp.csr_matrix(self.wording[start:]),
+            wording_scores=None if self.wording_scores is None else self.wording_scores[start:],
         )
 
 
 def _stack(rows: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
     """One-row CSR matrices stacked (scipy's vstack costs more than the rest of a warm call's
     wording work)."""
-    parts = [sp.csr_matrix(r) for r in rows]
+    parts = [r if isinstance(r, sp.csr_matrix) else sp.csr_matrix(r) for r in rows]
     indptr = np.zeros(len(parts) + 1, np.int64)
     indptr[1:] = np.cumsum([p.nnz for p in parts])
     data = np.concatenate([p.data for p in parts]) if parts else np.zeros(0)
@@ -170,7 +175,10 @@ class ViewBuilder:
         embedder: Embedder,
         cache_size: int = 20_000,
         cache_bytes: int = 32 << 20,  # per cache; keyed by digests, not texts
+        wording_experts: npt.NDArray[np.float32] | None = None,
     ) -> None:
+        """`wording_experts` (N, J): the prediction experts' wording weights; given, each
+        text's wording utilities are kept with its wording row (`TextViews.wording_scores`)."""
         self.params = params
         self.embedder = embedder
         self._ngrams = (
@@ -178,8 +186,9 @@ class ViewBuilder:
         )
         self._mean = params.style_mean.astype(np.float64)
         self._std = params.style_std.astype(np.float64)
+        self._experts = wording_experts
         self._style: LRU[bytes, F64] = LRU(cache_size, cache_bytes)
-        self._wording: LRU[bytes, sp.csr_matrix] = LRU(cache_size, cache_bytes)
+        self._wording: LRU[bytes, tuple[sp.csr_matrix, F64 | None]] = LRU(cache_size, cache_bytes)
         # Calls into the embedder, which batches concurrent ones itself (service.core._batcher);
         # made on first use, and again after close().
         self._embedding: ThreadPoolExecutor | None = None
@@ -211,9 +220,11 @@ class ViewBuilder:
             inline = in_background() or len(self.embedder.cached(list(keys))) == len(keys)
             content = call() if inline else self._executor().submit(call)
         style = np.stack([self._style_row(p, r) for p, r in zip(prompts, responses, strict=True)])
-        wording = self._wording_rows(responses) if self._ngrams is not None else None
+        wording, scores = (
+            self._wording_rows(responses) if self._ngrams is not None else (None, None)
+        )
         vectors = content.result() if isinstance(content, Future) else content
-        return TextViews(style=style, content=vectors, wording=wording)
+        return TextViews(style=style, content=vectors, wording=wording, wording_scores=scores)
 
     def _style_row(self, prompt: str, response: str) -> F64:
         key = digest(prompt, response)
@@ -223,13 +234,21 @@ class ViewBuilder:
             self._style.put(key, row)
         return row
 
-    def _wording_rows(self, responses: Sequence[str]) -> sp.csr_matrix:
+    def _wording_rows(self, responses: Sequence[str]) -> tuple[sp.csr_matrix, F64 | None]:
+        """The texts' wording rows and, with `wording_experts`, their (n, J) utilities. A CSR
+        product sums each row on its own, so a text's utilities are the same numbers whichever
+        texts they were first computed with."""
         assert self._ngrams is not None
-        rows = {r: self._wording.get(digest(r)) for r in dict.fromkeys(responses)}
-        missing = [r for r, row in rows.items() if row is None]
+        known = {r: self._wording.get(digest(r)) for r in dict.fromkeys(responses)}
+        missing = [r for r, entry in known.items() if entry is None]
         if missing:
             fresh = self._ngrams.transform(missing)
+            products = None if self._experts is None else fresh @ self._experts
             for i, response in enumerate(missing):
-                rows[response] = fresh[i]
-                self._wording.put(digest(response), fresh[i])
-        return _stack([rows[r] for r in responses])
+                own = None if products is None else np.asarray(products[i], np.float64)
+                known[response] = (fresh[i], own)
+                self._wording.put(digest(response), (fresh[i], own))
+        entries = [known[r] for r in responses]
+        wording = _stack([e[0] for e in entries if e is not None])
+        scores = [e[1] for e in entries if e is not None and e[1] is not None]
+        return wording, np.stack(scores) if self._experts is not None else None
