@@ -57,12 +57,13 @@ def plan(
     """Criteria for the candidates, per sample; with `rng`, every sample but the first gets
     its own variation of the weights."""
     parts = models.parts  # (samples, criteria, texts)
-    spread = parts.std(axis=2)
+    deviation = parts - parts.mean(axis=2, keepdims=True)
+    spread = np.sqrt(np.add.reduce(deviation * deviation, axis=2) / parts.shape[2])  # std, as numpy
     live = spread > 1e-9
     total = np.where(live, spread, 0.0).sum(axis=1)
     stretch = np.maximum(1.0, REFERENCE_SPREAD / np.where(total > 0, total, REFERENCE_SPREAD))
     scale = np.where(live, spread * stretch[:, None], 1.0)[:, :, None]
-    z = (parts[:, :, candidates] - parts.mean(axis=2, keepdims=True)) / scale
+    z = deviation[:, :, candidates] / scale
     scores = np.round(np.clip(5.5 + cal.score_slope * z, 1.0, 10.0), 1)
     # +1: the user wants more of the criterion, -1: less (a style group's summed coefficient)
     signs = np.ones(live.shape)
