@@ -63,8 +63,10 @@ def final_scores(scores: Sequence[Iterable[float]], weights: Sequence[float]) ->
     read = [_read_weight(w) for w in weights]
     out = []
     for column in zip(*scores, strict=True):
-        # round(s, 1) is float(fmt(s)): both round the exact binary value half-even.
-        value = weighted_mean([(round(s, 1), w) for s, w in zip(column, read, strict=True)])
+        # round(float(s), 1) is float(fmt(s)): both round the exact binary value half-even
+        # (numpy's own round of a numpy float would not).
+        terms = [(round(float(s), 1), w) for s, w in zip(column, read, strict=True)]
+        value = weighted_mean(terms)
         if value is None:
             raise ValueError("a final score needs at least one positive weight")
         out.append(value)
