@@ -136,7 +136,7 @@ async def load_prototypes(state: AppState) -> None:
     state.prototypes = store
 
 
-async def _load(state: AppState) -> None:
+async def _load(state: AppState, owns_process: bool) -> None:
     try:
         await state.engine.start()
         if state.settings.prototypes_dir is not None:
@@ -146,11 +146,14 @@ async def _load(state: AppState) -> None:
             version=__version__, backend=ready.backend, model=ready.model
         ).set(1)
         log.info("ready: backend=%s model=%s", ready.backend, ready.model)
-        # What start-up built (the model, the params, the framework) lives as long as the
-        # process: move it out of the collector's generations, so that the full collections
-        # a busy worker triggers do not walk it again and again.
-        gc.collect()
-        gc.freeze()
+        if owns_process:
+            # What start-up built (the model, the params, the framework) lives as long as the
+            # process: move it out of the collector's generations, so that the full
+            # collections a busy worker triggers do not walk it again and again. An app that
+            # shares its process (tests, an embedding app) skips it: there the collection
+            # walks the host's whole heap (~0.4 s a start in the test suite).
+            gc.collect()
+            gc.freeze()
     except Exception as error:
         state.startup_error = _public_reason(error)
         log.exception("start-up failed")
@@ -194,7 +197,10 @@ def create_app(
     *,
     backend: Backend | None = None,
     fallback: Backend | None = None,
+    owns_process: bool = False,
 ) -> FastAPI:
+    """The app for these settings. `owns_process`: it lives as long as its process (a
+    server's worker), so what start-up built is frozen out of the garbage collector's way."""
     settings = settings or Settings()
     state = build_state(settings, backend, fallback)
 
@@ -207,7 +213,7 @@ def create_app(
                 settings.host,
             )
         sampling = _start_metrics(state, application)
-        loading = asyncio.create_task(_load(state))
+        loading = asyncio.create_task(_load(state, owns_process))
         if multiprocess():
             # One of several workers on a shared socket: join it only once loaded, so that a
             # sibling still loading never answers 503 while /readyz said ready.
@@ -227,9 +233,10 @@ def create_app(
             await state.score_service.groups.close()
             await state.idempotency.close()
             await state.gatekeeper.limiter.close()
-            # Give what start-up froze back to the collector: an app whose life ends before
-            # its process's (tests, embedding apps) must not keep its objects for good.
-            gc.unfreeze()
+            if owns_process:
+                # Give what start-up froze back to the collector: a worker whose app stops
+                # before its process ends must not keep the app's objects for good.
+                gc.unfreeze()
             process_exited()
 
     docs = settings.docs_enabled

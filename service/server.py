@@ -66,7 +66,7 @@ def serve(settings: Settings, overrides: dict[str, Any]) -> None:
     }
     if settings.workers == 1:
         logging.config.dictConfig(options["log_config"])  # JSON from the first line on
-        app = create_app(settings)
+        app = create_app(settings, owns_process=True)
         http = _protocol(settings, app, None)  # one worker: no balance to keep
         outermost = _outermost(app, None)
         uvicorn.run(outermost, host=settings.host, port=settings.port, http=http, **options)
@@ -136,7 +136,7 @@ def _worker(
     tqdm.set_lock(threading.RLock())
     logging.config.dictConfig(options["log_config"])
     settings = Settings()  # from the environment, which carries the command line's overrides
-    app = create_app(settings)
+    app = create_app(settings, owns_process=True)
     balance = ConnectionBalance(held, slot)
     http = _protocol(settings, app, balance)
     config = uvicorn.Config(_outermost(app, balance), http=http, **options)
