@@ -16,6 +16,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,19 @@ def default_onnx_dir() -> Path:
     return root / "pgenrm" / "onnx"
 
 
+def existing_export(source: str, root: Path, *, int8: bool) -> Path | None:
+    """The ONNX file of the model in `source` if an earlier run exported it (no model needed)."""
+    target = _target(source, root, int8)
+    return target if target.exists() else None
+
+
 def exported(model: Any, source: str, root: Path, *, int8: bool) -> Path:
     """The ONNX file of this sentence-transformers `model` loaded from `source` (float32, or
     int8 quantised from it), exported on first use."""
-    folder = root / export_digest(source)
-    target = folder / ("model-int8.onnx" if int8 else "model.onnx")
+    target = _target(source, root, int8)
     if target.exists():
         return target
+    folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder / ".lock"):
         if not target.exists():  # another process may have written it while we waited
@@ -50,23 +57,32 @@ def exported(model: Any, source: str, root: Path, *, int8: bool) -> Path:
     return target
 
 
+def _target(source: str, root: Path, int8: bool) -> Path:
+    return root / export_digest(source) / ("model-int8.onnx" if int8 else "model.onnx")
+
+
 def export_digest(source: str) -> str:
     """A digest of what decides the export: the model's files (contents, not dates: a
-    reinstall of the same weights reuses the export) and the versions of the tools."""
-    import onnxruntime
-    import torch
-
+    reinstall of the same weights reuses the export) and the versions of the tools (read from
+    their installed metadata, which is what their `__version__` says: importing torch only
+    to read it cost seconds at every start)."""
     root = Path(source)
     if not root.is_dir():
         raise FileNotFoundError(f"the onnx runtimes need a local model directory, not {source!r}")
-    h = hashlib.sha256(
-        f"{EXPORT_VERSION}\x1f{OPSET}\x1f{torch.__version__}\x1f{onnxruntime.__version__}".encode()
-    )
+    tools = f"{_version('torch')}\x1f{_version('onnxruntime')}"
+    h = hashlib.sha256(f"{EXPORT_VERSION}\x1f{OPSET}\x1f{tools}".encode())
     for file in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in _MODEL_FILES):
         h.update(str(file.relative_to(root)).encode() + b"\x00")
         with file.open("rb") as data:
             h.update(hashlib.file_digest(data, "sha256").digest())
     return h.hexdigest()[:20]
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
 
 
 def model_inputs(model: Any) -> list[str]:

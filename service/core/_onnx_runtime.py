@@ -1,9 +1,9 @@
 """The embedder's transformer on ONNX Runtime (`PGENRM_EMBEDDER_RUNTIME=onnx` or `onnx-int8`).
 
-Only the transformer changes: texts are tokenised by the sentence-transformers model itself
-(same truncation, same ids) and its token vectors mean-pooled over the attention mask and
-L2-normalised as sentence-transformers does for a mean-pooling model, so float32 vectors match
-the torch runtime's and the split reading can pool a span of the same token vectors.
+Only the transformer changes: texts are tokenised as the sentence-transformers model does
+(same truncation, same ids: `_tokens`) and its token vectors mean-pooled over the attention mask
+and L2-normalised as sentence-transformers does for a mean-pooling model, so float32 vectors
+match the torch runtime's and the split reading can pool a span of the same token vectors.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from service.core._onnx_export import OUTPUT, exported, model_inputs
+from service.core._onnx_export import INPUTS, OUTPUT
+from service.core._tokens import Tokens
 
 Runtime = Literal["torch", "onnx", "onnx-int8"]
 F32 = npt.NDArray[np.float32]
@@ -26,14 +27,11 @@ F32 = npt.NDArray[np.float32]
 class OnnxTransformer:
     """The exported transformer, run by onnxruntime on `threads` intra-op threads."""
 
-    def __init__(
-        self, model: Any, source: str, root: Path, *, dim: int, int8: bool, threads: int
-    ) -> None:
-        _check_mean_pooling(model)
-        self._model = model  # its tokeniser and max_seq_length
+    def __init__(self, tokens: Tokens, path: Path, *, dim: int, threads: int) -> None:
+        self._tokens = tokens
         self._dim = dim
-        self.path = exported(model, source, root, int8=int8)
-        self._inputs = model_inputs(model)
+        self.path = path
+        self._inputs = [name for name in INPUTS if name in tokens.preprocess(["a"])]
         self._threads = threads
         self._sessions: dict[int, Any] = {}
         self._lock = threading.Lock()
@@ -66,8 +64,8 @@ class OnnxTransformer:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            features = self._model.preprocess([texts[i] for i in rows])
-            feeds = {name: features[name].numpy() for name in self._inputs}
+            features = self._tokens.preprocess([texts[i] for i in rows])
+            feeds = {name: features[name] for name in self._inputs}
             (hidden,) = session.run([OUTPUT], feeds)
             yield rows, np.asarray(hidden, dtype=np.float32), feeds["attention_mask"]
 
@@ -105,7 +103,7 @@ class OnnxTransformer:
         return len(self._sessions)
 
 
-def _check_mean_pooling(model: Any) -> None:
+def check_mean_pooling(model: Any) -> None:
     """The pooling done here is a mean over tokens: refuse models that pool otherwise."""
     modules = [type(m).__name__ for m in model]
     pooling = model[1] if len(modules) > 1 else None
@@ -117,6 +115,18 @@ def _check_mean_pooling(model: Any) -> None:
         raise ValueError(
             f"the onnx runtimes read mean-pooling transformer models only, not {modules}"
         )
+
+
+def default_threads() -> int:
+    """Intra-op threads as torch would pick them (OMP_NUM_THREADS, else the usable cores),
+    without importing torch."""
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _nice() -> int:
