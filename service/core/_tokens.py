@@ -69,15 +69,12 @@ class FileTokens:
 
         self.max_seq_length = max_seq_length
         self.dim = dim
-        self._padded = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._padded.enable_truncation(max_length=max_seq_length, strategy="longest_first")
-        self._padded.enable_padding()  # to the batch's longest ([PAD], id 0, on the right)
-        self._single = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._single.enable_truncation(max_length=max_seq_length, strategy="longest_first")
-        self._single.no_padding()
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=max_seq_length, strategy="longest_first")
+        self._tokenizer.enable_padding()  # to the batch's longest ([PAD], id 0, on the right)
 
     def preprocess(self, texts: Sequence[str]) -> dict[str, I64]:
-        encoded = self._padded.encode_batch(list(texts))
+        encoded = self._tokenizer.encode_batch(list(texts))
         return {
             "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
@@ -85,7 +82,9 @@ class FileTokens:
         }
 
     def prefix_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [e.ids for e in self._single.encode_batch(list(texts))]
+        # Padding is on the right: a text's own ids are the unmasked ones.
+        encoded = self._tokenizer.encode_batch(list(texts))
+        return [e.ids[: sum(e.attention_mask)] for e in encoded]
 
 
 def plain_model(folder: Path, max_seq_length: int | None) -> FileTokens | None:
