@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from service.backends.embedded import persona as words
+from service.backends.embedded._fits import FIT_ROWS
 from service.backends.embedded._utility import expert_utilities, sample_utilities
 from service.backends.embedded.features import style_facts
 from service.backends.embedded.feedback import emphasis as feedback_emphasis
@@ -322,7 +323,9 @@ def _prepared_size(entry: object) -> int:
     views, evidence = prepared.views, prepared.evidence
     arrays = [views.style, views.content, views.wording, evidence.expert_margin, prepared.columns]
     arrays += [*prepared.scores.values(), *evidence.diff.values(), *evidence.gram.values()]
-    return sum(sizeof(a) for a in [*arrays, *evidence.cross.values()]) + 1024
+    # The row fits `infer` keeps with the history (`_fits`): at most FIT_ROWS posteriors.
+    fits = FIT_ROWS * (8 * (int(evidence.expert_margin.shape[0]) + 1) + 512)
+    return sum(sizeof(a) for a in [*arrays, *evidence.cross.values()]) + fits + 1024
 
 
 def _decode(raw: bytes | None) -> TextViews | None:

@@ -12,14 +12,14 @@ arrays: a few small matrix products for the lot, not a few dozen numpy calls per
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from service.backends.embedded._fits import RowFit, fitted
 from service.backends.embedded._sparse import compact, dense, on_columns
-from service.backends.embedded._trust import domain_shares, mixed_posterior
 from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
 from service.backends.embedded.feedback import ranked
 from service.backends.embedded.lexical import N_FEATURES
@@ -33,10 +33,6 @@ _GROUP_INDEX = {g: [STYLE_FEATURES.index(f) for f in fs] for g, fs in STYLE_GROU
 GROUP_MASK = np.zeros((len(STYLE_FEATURES), len(_GROUP_INDEX)))
 for _j, _idx in enumerate(_GROUP_INDEX.values()):
     GROUP_MASK[_idx, _j] = 1.0
-
-
-def _log_sigmoid(x: F64) -> F64:
-    return np.asarray(-np.logaddexp(0.0, -x), dtype=np.float64)
 
 
 class _Linear:
@@ -134,6 +130,11 @@ class History:
     diff: dict[str, F64 | sp.csr_matrix]  # view -> (k, dim) chosen minus rejected
     gram: dict[str, F64]  # view -> (k, k)
     cross: dict[str, F64]  # view -> (n_texts, k): every text against every pair difference
+    # calibration -> counts row -> its fit (`_fits`): shared by every History `replace` makes
+    # from this one, so a prepared history keeps the rows its calls drew.
+    fits: dict[Calibration, dict[bytes, RowFit]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def k(self) -> int:
@@ -269,10 +270,9 @@ def infer(
     (feedback.emphasis of the user's reasons) raises the style groups they name."""
     c = counts.astype(np.float64)
     n_samples, n_experts = c.shape[0], len(bank.labels)
-    ll = c @ _log_sigmoid(history.expert_margin).T if history.k else None
     cal = bank.calibration
-    alpha, ll_ind, directions, own = _individual(history, c, cal.individual_alphas)
-    weights = mixed_posterior(bank, ll, ll_ind, own, history.k, domain_shares(bank, views, c))
+    fit = fitted(bank, views, history, c)
+    alpha, own, weights, directions = fit.alpha, fit.own, fit.weights, fit.directions
     if rng is not None and cal.posterior_concentration > 0:
         for b in range(1, n_samples):
             size = n_experts + 1 if own[b] else n_experts
@@ -306,44 +306,3 @@ def infer(
         n_pairs=counts.sum(axis=1),
         named=named,
     )
-
-
-def _individual(
-    history: History, c: F64, alphas: tuple[float, ...]
-) -> tuple[F64, F64, dict[str, F64], npt.NDArray[np.bool_]]:
-    """Per sample of (B, k) counts: (alpha, leave-one-out log-likelihood, per-view direction
-    scores, whether the sample has an own history model: >= 2 distinct pairs and a view in
-    which they differ). Directions are zero where a sample has none in that view."""
-    n_samples, k = c.shape
-    zero = np.zeros(n_samples)
-    enough = (c.sum(axis=1) >= 2) & ((c > 0).sum(axis=1) >= 2)
-    if not enough.any():
-        return zero, zero, {}, enough
-    loo = np.zeros((n_samples, k))
-    rest = c[:, None, :] - np.eye(k)  # [b, i]: sample b's counts without one copy of pair i
-    directions: dict[str, F64] = {}
-    seen = np.zeros(n_samples, bool)
-    for view, gram in history.gram.items():
-        norm = np.sqrt(np.maximum(np.einsum("bi,ij,bj->b", c, gram, c), 0.0))
-        live = enough & (norm > 1e-12)
-        if not live.any():
-            continue
-        seen |= live
-        # Each pair against the mean of the others, normalised like the full direction.
-        rest_norm = np.sqrt(np.maximum(np.einsum("bxi,ij,bxj->bx", rest, gram, rest), 1e-24))
-        loo += np.where(live[:, None], np.einsum("xj,bxj->bx", gram, rest) / rest_norm, 0.0)
-        scale = np.where(live, 1.0 / np.where(live, norm, 1.0), 0.0)[:, None]
-        if view == "style":
-            diff = history.diff["style"]
-            assert isinstance(diff, np.ndarray)
-            directions["style"] = (c @ diff) * scale
-        else:
-            directions[view] = (c @ history.cross[view].T) * scale
-    own = enough & seen
-    if not own.any():
-        return zero, zero, {}, own
-    grid = np.asarray(alphas, dtype=np.float64)
-    fit = np.einsum("bi,bia->ba", c, _log_sigmoid(loo[:, :, None] * grid))
-    best = fit.argmax(axis=1)  # the first best, as max() picks
-    alpha = np.where(own, grid[best], 0.0)
-    return alpha, np.where(own, fit[np.arange(n_samples), best], 0.0), directions, own
