@@ -60,7 +60,7 @@ def final_scores(scores: Sequence[Iterable[float]], weights: Sequence[float]) ->
     read once for all the candidates, not once per candidate."""
     if not weights:
         raise ValueError("a final score needs at least one positive weight")
-    read = [_read_weight(w) for w in weights]
+    read = [read_weight(w) for w in weights]
     out = []
     for column in zip(*scores, strict=True):
         # round(float(s), 1) is float(fmt(s)): both round the exact binary value half-even
@@ -78,7 +78,7 @@ def _weight_term(percent: float) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _read_weight(percent: float) -> float:
+def read_weight(percent: float) -> float:
     """A weight as the parser reads its term back (a rubric's percents are few integers)."""
     return float(_weight_term(percent))
 

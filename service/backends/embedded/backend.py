@@ -26,7 +26,7 @@ from service.backends.embedded._utility import expert_utilities, sample_utilitie
 from service.backends.embedded.features import style_facts
 from service.backends.embedded.feedback import emphasis as feedback_emphasis
 from service.backends.embedded.params import EmbeddedParams
-from service.backends.embedded.rubric import PlannedCriterion, plan
+from service.backends.embedded.rubric import Rubrics, plan
 from service.backends.embedded.usermodel import (
     CONTENT,
     WORDING,
@@ -47,7 +47,7 @@ from service.engine.backend import Backend, Completion, SampleGroup
 from service.engine.cache import Caches, user_key
 from service.engine.cache import key as cache_key
 from service.engine.prompts import PROMPT_TEMPLATE_VERSION
-from service.engine.render import final_scores, render_chain
+from service.engine.render import render_chain
 
 _R = TypeVar("_R")
 # The most samples x candidates a warm call computes on the event loop (Ind-8 over 8
@@ -251,12 +251,9 @@ class EmbeddedBackend(Backend):
         rubrics = plan(models, candidates, self.params.calibration, rng)
         utilities = sample_utilities(models, experts, candidates)  # the response's confidence
         out = []
-        for b, (criteria, utility) in enumerate(zip(rubrics, utilities, strict=True)):
-            overall = final_scores(
-                [c.scores.tolist() for c in criteria], [c.weight for c in criteria]
-            )
+        for b, (overall, utility) in enumerate(zip(rubrics.overall(), utilities, strict=True)):
             # The chain text is written only if a trace reads it; `overall` is what it says.
-            write = partial(self._chain, models, b, criteria, task.candidates, task.prompt, k)
+            write = partial(self._chain, models, rubrics, b, task.candidates, task.prompt, k)
             out.append(
                 Completion(finish_reason="stop", overall=overall, write=write, utility=utility)
             )
@@ -277,13 +274,13 @@ class EmbeddedBackend(Backend):
     def _chain(
         self,
         models: UserModels,
+        rubrics: Rubrics,
         b: int,
-        planned: list[PlannedCriterion],
         texts: Sequence[str],
         prompt: str,
         k: int,
     ) -> str:
-        model = models[b]
+        model, planned = models[b], rubrics.criteria(b)
         facts = [style_facts(t, prompt) for t in texts]
         criteria = []
         for c in planned:

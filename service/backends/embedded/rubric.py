@@ -15,6 +15,7 @@ and below that spread a score point stands for a fixed number of log-odds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy.typing as npt
 
 from service.backends.embedded.params import Calibration
 from service.backends.embedded.usermodel import GROUP_MASK, UserModels
-from service.engine.render import rounded_weights
+from service.engine.render import read_weight
 
 F64 = npt.NDArray[np.float64]
 NEUTRAL = "neutral"
@@ -48,12 +49,97 @@ class PlannedCriterion(NamedTuple):  # a tuple: an Ind-8 call makes dozens of th
     standardised: F64  # (n_candidates,): how far each candidate is from the typical answer
 
 
+class Rubrics:
+    """Every sample's rubric: its criteria (rows of the model's parts, heaviest first) and their
+    percent weights, one row per sample (zero percents pad a short rubric and are never shown).
+    The overall scores come for all samples at once (`overall`); the criteria as
+    `PlannedCriterion`s only for a chain that is written (`criteria`), which most calls never
+    ask for."""
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        rows: npt.NDArray[np.intp],
+        percents: npt.NDArray[np.int64],
+        signs: F64,
+        scores: F64,
+        standardised: F64,
+    ) -> None:
+        self._keys, self.rows, self.percents = keys, rows, percents
+        self._signs, self._scores, self._z = signs, scores, standardised
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def criteria(self, b: int) -> list[PlannedCriterion]:
+        shown = self.percents[b] > 0
+        rows, percents = self.rows[b, shown], self.percents[b, shown].tolist()
+        if not percents:  # the candidates differ on nothing the model weighs: say so, tie
+            n = self._scores.shape[2]
+            return [PlannedCriterion(NEUTRAL, 1.0, 100, np.full(n, 5.5), np.zeros(n))]
+        return [
+            PlannedCriterion(self._keys[row], sign, p, score, standardised)
+            for row, sign, p, score, standardised in zip(
+                rows.tolist(),
+                self._signs[b, rows].tolist(),
+                percents,
+                self._scores[b, rows],
+                self._z[b, rows],
+                strict=True,
+            )
+        ]
+
+    def overall(self) -> list[tuple[float, ...]]:
+        """Per sample, the overall of each candidate: `render.final_scores` of its criteria
+        (the weighted mean a parser reads back from the chain), for every sample in one pass.
+        Criteria are added in the chain's order, one at a time as `final_scores` adds them, so
+        the sums round alike; a zero weight adds an exact zero, which changes nothing."""
+        samples = np.arange(len(self.rows))[:, None]
+        scores = self._scores[samples, self.rows]  # (samples, criteria, candidates)
+        weights = READ_WEIGHT[self.percents]
+        neutral = ~weights.any(axis=1)  # a neutral rubric: every candidate 5.5 at weight 1
+        scores[neutral, 0], weights[neutral, 0] = 5.5, 1.0
+        total, weighted = _in_order(weights), _in_order(scores * weights[:, :, None])
+        return [tuple(row) for row in (weighted / total[:, None]).tolist()]
+
+
+# The weight a parser reads back for each integer percent (`render.final_scores`' reading).
+READ_WEIGHT = np.array([read_weight(p) for p in range(101)])
+
+
+def _in_order(terms: F64) -> F64:
+    """The sum over axis 1, term after term as Python's `sum` adds (numpy's own sum pairs terms
+    up, which rounds differently from the sums the chain's reader computes)."""
+    total = terms[:, 0]
+    for c in range(1, terms.shape[1]):
+        total = total + terms[:, c]
+    return total
+
+
+def rounded_percents(raw: F64, lengths: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+    """`render.rounded_weights` of each row's first `lengths` entries (the rest are padding and
+    get 0), all rows in one pass with the same arithmetic: integer percents that sum to 100,
+    the largest remainders rounded up, ties in the row's order."""
+    width = raw.shape[1]
+    real = np.arange(width)[None, :] < lengths[:, None]
+    mass = _in_order(np.where(real, raw, 0.0))
+    exact = 100.0 * raw / np.where(mass > 0, mass, 1.0)[:, None]
+    floors = np.where(real, exact, 0.0).astype(np.int64)
+    remainders = np.where(real, exact - floors, -1.0)  # padding last
+    order = np.argsort(-remainders, axis=1, kind="stable")
+    place = np.empty_like(order)
+    np.put_along_axis(place, order, np.broadcast_to(np.arange(width), order.shape), axis=1)
+    short = np.where(lengths > 0, 100 - floors.sum(axis=1), 0)  # a row of nothing stays 0
+    percents: npt.NDArray[np.int64] = floors + (place < short[:, None])
+    return percents
+
+
 def plan(
     models: UserModels,
     candidates: slice,
     cal: Calibration,
     rng: np.random.Generator | None = None,
-) -> list[list[PlannedCriterion]]:
+) -> Rubrics:
     """Criteria for the candidates, per sample; with `rng`, every sample but the first gets
     its own variation of the weights."""
     parts = models.parts  # (samples, criteria, texts)
@@ -68,13 +154,14 @@ def plan(
     # +1: the user wants more of the criterion, -1: less (a style group's summed coefficient)
     signs = np.ones(live.shape)
     signs[:, : GROUP_MASK.shape[1]] = np.where(models.style_coef @ GROUP_MASK >= 0, 1.0, -1.0)
-    n = candidates.stop - candidates.start
-    out = []
-    for b in range(len(models)):
+    samples = len(models)
+    rows = np.zeros((samples, cal.max_criteria), np.intp)
+    raws = np.zeros((samples, cal.max_criteria))
+    lengths = np.zeros(samples, np.intp)
+    for b in range(samples):
         keys = np.flatnonzero(live[b])
-        if not keys.size:  # the candidates differ on nothing the model weighs: say so, tie
-            out.append([PlannedCriterion(NEUTRAL, 1.0, 100, np.full(n, 5.5), np.zeros(n))])
-            continue
+        if not keys.size:
+            continue  # no criteria: a neutral rubric
         raw = spread[b, keys]
         if rng is not None and b and keys.size > 1:
             raw = rng.dirichlet(cal.weight_jitter * raw / raw.sum() + 1e-3)
@@ -82,21 +169,6 @@ def plan(
         order = np.argsort(-share)
         order = order[share[order] >= cal.min_weight][: cal.max_criteria]
         kept = order if order.size else np.array([np.argmax(share)])
-        percents = rounded_weights(raw[kept].tolist())
-        chosen = keys[kept]  # whole rows at once: indexing element by element cost more
-        rows = zip(
-            chosen.tolist(),
-            signs[b, chosen].tolist(),
-            percents,
-            scores[b, chosen],
-            z[b, chosen],
-            strict=True,
-        )
-        out.append(
-            [
-                PlannedCriterion(models.keys[key], sign, p, score, standardised)
-                for key, sign, p, score, standardised in rows
-                if p
-            ]
-        )
-    return out
+        lengths[b] = kept.size
+        rows[b, : kept.size], raws[b, : kept.size] = keys[kept], raw[kept]
+    return Rubrics(models.keys, rows, rounded_percents(raws, lengths), signs, scores, z)
