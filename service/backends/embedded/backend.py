@@ -253,7 +253,7 @@ class EmbeddedBackend(Backend):
         out = []
         for b, (overall, utility) in enumerate(zip(rubrics.overall(), utilities, strict=True)):
             # The chain text is written only if a trace reads it; `overall` is what it says.
-            write = partial(self._chain, models, rubrics, b, task.candidates, task.prompt, k)
+            write = partial(self._chain, models, b, rubrics, task.candidates, task.prompt, k)
             out.append(
                 Completion(finish_reason="stop", overall=overall, write=write, utility=utility)
             )
@@ -274,8 +274,8 @@ class EmbeddedBackend(Backend):
     def _chain(
         self,
         models: UserModels,
-        rubrics: Rubrics,
         b: int,
+        rubrics: Rubrics,
         texts: Sequence[str],
         prompt: str,
         k: int,
