@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from service.backends.embedded.backend import EmbeddedBackend
 from service.backends.embedded.params import load_params
 from service.backends.embedded.usermodel import WORDING, ExpertBank
-from service.backends.embedded.views import TextViews, ViewBuilder
+from service.backends.embedded.views import TextViews, ViewBuilder, _stack
 from service.cache.memory import MemoryStore
 from service.core.embedder import Embedder
 from service.engine.backend import SampleGroup
@@ -85,3 +86,22 @@ def test_kept_wording_utilities_are_the_products_over_all_the_texts(embedder: Em
     head = bank.view_scores(views.head(2))[WORDING]
     np.testing.assert_array_equal(head, multiplied[:, :2])
     builder.close()
+
+
+def test_stacked_wording_rows_are_scipys_vstack_at_its_index_width() -> None:
+    """The warm path's stacking of kept one-row CSR matrices: scipy's own vstack, entry for
+    entry, with the 32-bit indices scipy itself would keep (given 64-bit ones it scans them)."""
+    rng = np.random.default_rng(0)
+    rows = [
+        sp.csr_matrix(
+            (rng.random(n), (np.zeros(n, np.int64), rng.choice(2**18, n, replace=False))),
+            shape=(1, 2**18),
+        )
+        for n in (5, 0, 40)
+    ]
+    stacked = _stack(rows)
+    expected = sp.vstack(rows, format="csr")
+    assert stacked.shape == expected.shape == (3, 2**18)
+    assert stacked.indptr.dtype == stacked.indices.dtype == np.int32
+    np.testing.assert_array_equal(stacked.toarray(), expected.toarray())
+    assert _stack([]).shape == (0, 0)

@@ -160,10 +160,13 @@ def _stack(rows: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
     """One-row CSR matrices stacked (scipy's vstack costs more than the rest of a warm call's
     wording work)."""
     parts = [r if isinstance(r, sp.csr_matrix) else sp.csr_matrix(r) for r in rows]
-    indptr = np.zeros(len(parts) + 1, np.int64)
-    indptr[1:] = np.cumsum([p.nnz for p in parts])
+    # 32-bit indices, as scipy keeps them at this size: given 64-bit ones it scans them to
+    # narrow them, which cost a warm call more than the stacking.
+    ends = np.cumsum([p.nnz for p in parts], dtype=np.int64)
+    indptr = np.zeros(len(parts) + 1, np.int64 if ends.size and ends[-1] >= 2**31 else np.int32)
+    indptr[1:] = ends
     data = np.concatenate([p.data for p in parts]) if parts else np.zeros(0)
-    indices = np.concatenate([p.indices for p in parts]) if parts else np.zeros(0, np.int64)
+    indices = np.concatenate([p.indices for p in parts]) if parts else np.zeros(0, np.int32)
     width = parts[0].shape[1] if parts else 0
     return sp.csr_matrix((data, indices, indptr), shape=(len(parts), width))
 
