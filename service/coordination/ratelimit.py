@@ -64,8 +64,9 @@ class RateLimiter:
     async def _hit(
         self, item: RateLimitItem, key: str, cost: int, remaining: bool = True
     ) -> tuple[bool, float]:
-        """(admitted, remaining) from the shared window, or this process's when Redis is down;
-        without `remaining` (one storage round trip fewer) the second is NaN."""
+        """(admitted, remaining) from the shared window, or this process's when Redis is down.
+        The second is read only for a refusal with `remaining` (a refusal's message says it),
+        else NaN: an admitted call needs no second round trip to the storage."""
         limiter = self._local
         if self._shared is not None and time.monotonic() >= self._shared_down_until:
             try:
@@ -84,7 +85,7 @@ class RateLimiter:
         remaining: bool,
     ) -> tuple[bool, float]:
         admitted = await limiter.hit(item, key, cost=cost)
-        if not remaining:
+        if admitted or not remaining:
             return admitted, math.nan
         return admitted, (await limiter.get_window_stats(item, key)).remaining
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from limits.aio.storage import MemoryStorage
 
 from service.api._cost import batch_cost, score_cost
 from service.api.schemas.score import ScoreRequest
@@ -111,3 +112,29 @@ def test_concurrent_expensive_calls_are_bounded_per_key() -> None:
     with limiter.expensive("k", 2):  # released on the way out
         pass
     assert not limiter._expensive  # no entry left per idle key
+
+
+class CountingStorage(MemoryStorage):
+    """The in-process storage, counting its round trips: hits and window reads."""
+
+    hits = reads = 0
+
+    async def acquire_sliding_window_entry(
+        self, key: str, limit: int, expiry: int, amount: int = 1
+    ) -> bool:
+        self.hits += 1
+        return await super().acquire_sliding_window_entry(key, limit, expiry, amount)
+
+    async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        self.reads += 1
+        return await super().get_sliding_window(key, expiry)
+
+
+async def test_an_admitted_spend_is_one_round_trip_and_a_refusal_says_what_is_left() -> None:
+    storage = CountingStorage()
+    limiter = RateLimiter(shared=storage)
+    await limiter.spend("k", 40, per_minute=100)
+    assert (storage.hits, storage.reads) == (1, 0)  # no need to ask what is left
+    with pytest.raises(TooManyRequests, match="costs 70 units and 60 of 100 per minute are left"):
+        await limiter.spend("k", 70, per_minute=100)
+    assert (storage.hits, storage.reads) == (2, 1)  # the refused hit, then the window it reports
