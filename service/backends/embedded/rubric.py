@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from service.backends.embedded import _rows
 from service.backends.embedded.params import Calibration
 from service.backends.embedded.usermodel import GROUP_MASK, UserModels
 from service.engine.render import read_weight
@@ -99,21 +100,12 @@ class Rubrics:
         weights = READ_WEIGHT[self.percents]
         neutral = ~weights.any(axis=1)  # a neutral rubric: every candidate 5.5 at weight 1
         scores[neutral, 0], weights[neutral, 0] = 5.5, 1.0
-        total, weighted = _in_order(weights), _in_order(scores * weights[:, :, None])
+        total, weighted = _rows.in_order(weights), _rows.in_order(scores * weights[:, :, None])
         return [tuple(row) for row in (weighted / total[:, None]).tolist()]
 
 
 # The weight a parser reads back for each integer percent (`render.final_scores`' reading).
 READ_WEIGHT = np.array([read_weight(p) for p in range(101)])
-
-
-def _in_order(terms: F64) -> F64:
-    """The sum over axis 1, term after term as Python's `sum` adds (numpy's own sum pairs terms
-    up, which rounds differently from the sums the chain's reader computes)."""
-    total = terms[:, 0]
-    for c in range(1, terms.shape[1]):
-        total = total + terms[:, c]
-    return total
 
 
 def rounded_percents(raw: F64, lengths: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
@@ -122,7 +114,7 @@ def rounded_percents(raw: F64, lengths: npt.NDArray[np.intp]) -> npt.NDArray[np.
     the largest remainders rounded up, ties in the row's order."""
     width = raw.shape[1]
     real = np.arange(width)[None, :] < lengths[:, None]
-    mass = _in_order(np.where(real, raw, 0.0))
+    mass = _rows.in_order(np.where(real, raw, 0.0))
     exact = 100.0 * raw / np.where(mass > 0, mass, 1.0)[:, None]
     floors = np.where(real, exact, 0.0).astype(np.int64)
     remainders = np.where(real, exact - floors, -1.0)  # padding last
@@ -134,6 +126,67 @@ def rounded_percents(raw: F64, lengths: npt.NDArray[np.intp]) -> npt.NDArray[np.
     return percents
 
 
+def _criteria(
+    live: npt.NDArray[np.bool_], spread: F64, cal: Calibration, rng: np.random.Generator | None
+) -> tuple[npt.NDArray[np.intp], F64, npt.NDArray[np.intp]]:
+    """Each sample's criteria (rows of the model's parts, heaviest first, at most
+    `max_criteria`, none under `min_weight` percent but the heaviest) and their raw weights,
+    padded with zeros. With `rng`, every sample but the first draws its weights around the
+    spreads. All samples at once when they have the same live criteria (as they have unless a
+    sample's coefficient is exactly zero); else sample by sample."""
+    samples = len(live)
+    rows = np.zeros((samples, cal.max_criteria), np.intp)
+    raws = np.zeros((samples, cal.max_criteria))
+    if not (live == live[:1]).all():
+        lengths = np.zeros(samples, np.intp)
+        for b in range(samples):
+            lengths[b] = _sample_criteria(
+                live[b], spread[b], cal, rng if b else None, rows[b], raws[b]
+            )
+        return rows, raws, lengths
+    keys = np.flatnonzero(live[0])
+    if not keys.size:  # no criteria: every rubric neutral
+        return rows, raws, np.zeros(samples, np.intp)
+    # C order (`spread[:, keys]` is F order): numpy sums a C row as it sums the row alone.
+    raw = spread.take(keys, axis=1)
+    if rng is not None and samples > 1 and keys.size > 1:
+        drawn = raw[1:]
+        alpha = cal.weight_jitter * drawn / drawn.sum(axis=1, keepdims=True) + 1e-3
+        raw[1:] = _rows.dirichlet_rows(rng, alpha)
+    share = 100.0 * raw / raw.sum(axis=1, keepdims=True)
+    order = np.argsort(-share, axis=1)[:, : cal.max_criteria]  # each row sorted as alone
+    # None at min_weight: the heaviest alone, as `_sample_criteria` keeps it.
+    heavy = np.add.reduce(share >= cal.min_weight, axis=1)
+    lengths = np.maximum(np.minimum(heavy, order.shape[1]), 1)
+    kept = np.arange(order.shape[1])[None, :] < lengths[:, None]
+    rows[:, : order.shape[1]] = np.where(kept, keys[order], 0)
+    raws[:, : order.shape[1]] = np.where(kept, raw[np.arange(samples)[:, None], order], 0.0)
+    return rows, raws, lengths
+
+
+def _sample_criteria(
+    live: npt.NDArray[np.bool_],
+    spread: F64,
+    cal: Calibration,
+    rng: np.random.Generator | None,
+    rows: npt.NDArray[np.intp],
+    raws: F64,
+) -> int:
+    """One sample's criteria into `rows` and `raws`, as `_criteria` makes them; their count."""
+    keys = np.flatnonzero(live)
+    if not keys.size:
+        return 0  # no criteria: a neutral rubric
+    raw = spread[keys]
+    if rng is not None and keys.size > 1:
+        raw = rng.dirichlet(cal.weight_jitter * raw / raw.sum() + 1e-3)
+    share = 100.0 * raw / raw.sum()
+    order = np.argsort(-share)
+    order = order[share[order] >= cal.min_weight][: cal.max_criteria]
+    kept = order if order.size else np.array([np.argmax(share)])
+    rows[: kept.size], raws[: kept.size] = keys[kept], raw[kept]
+    return int(kept.size)
+
+
 def plan(
     models: UserModels,
     candidates: slice,
@@ -143,32 +196,16 @@ def plan(
     """Criteria for the candidates, per sample; with `rng`, every sample but the first gets
     its own variation of the weights."""
     parts = models.parts  # (samples, criteria, texts)
-    deviation = parts - parts.mean(axis=2, keepdims=True)
+    deviation = parts - np.add.reduce(parts, axis=2, keepdims=True) / parts.shape[2]  # mean
     spread = np.sqrt(np.add.reduce(deviation * deviation, axis=2) / parts.shape[2])  # std, as numpy
     live = spread > 1e-9
     total = np.where(live, spread, 0.0).sum(axis=1)
     stretch = np.maximum(1.0, REFERENCE_SPREAD / np.where(total > 0, total, REFERENCE_SPREAD))
     scale = np.where(live, spread * stretch[:, None], 1.0)[:, :, None]
     z = deviation[:, :, candidates] / scale
-    scores = np.round(np.clip(5.5 + cal.score_slope * z, 1.0, 10.0), 1)
+    scores = np.minimum(np.maximum(5.5 + cal.score_slope * z, 1.0), 10.0).round(1)  # 1-10
     # +1: the user wants more of the criterion, -1: less (a style group's summed coefficient)
     signs = np.ones(live.shape)
     signs[:, : GROUP_MASK.shape[1]] = np.where(models.style_coef @ GROUP_MASK >= 0, 1.0, -1.0)
-    samples = len(models)
-    rows = np.zeros((samples, cal.max_criteria), np.intp)
-    raws = np.zeros((samples, cal.max_criteria))
-    lengths = np.zeros(samples, np.intp)
-    for b in range(samples):
-        keys = np.flatnonzero(live[b])
-        if not keys.size:
-            continue  # no criteria: a neutral rubric
-        raw = spread[b, keys]
-        if rng is not None and b and keys.size > 1:
-            raw = rng.dirichlet(cal.weight_jitter * raw / raw.sum() + 1e-3)
-        share = 100.0 * raw / raw.sum()
-        order = np.argsort(-share)
-        order = order[share[order] >= cal.min_weight][: cal.max_criteria]
-        kept = order if order.size else np.array([np.argmax(share)])
-        lengths[b] = kept.size
-        rows[b, : kept.size], raws[b, : kept.size] = keys[kept], raw[kept]
+    rows, raws, lengths = _criteria(live, spread, cal, rng)
     return Rubrics(models.keys, rows, rounded_percents(raws, lengths), signs, scores, z)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from service.backends.embedded._fits import RowFit, fitted
+from service.backends.embedded._rows import dirichlet_rows
 from service.backends.embedded._sparse import compact, dense, on_columns
 from service.backends.embedded.features import STYLE_FEATURES, STYLE_GROUPS
 from service.backends.embedded.feedback import ranked
@@ -273,12 +274,17 @@ def infer(
     cal = bank.calibration
     fit = fitted(bank, views, history, c)
     alpha, own, weights, directions = fit.alpha, fit.own, fit.weights, fit.directions
-    if rng is not None and cal.posterior_concentration > 0:
-        for b in range(1, n_samples):
-            size = n_experts + 1 if own[b] else n_experts
-            weights[b, :size] = rng.dirichlet(
-                cal.posterior_concentration * weights[b, :size] + 1e-3
-            )
+    if rng is not None and cal.posterior_concentration > 0 and n_samples > 1:
+        if (own[1:] == own[1]).all():  # one size for all: the same draws in one call
+            size = n_experts + 1 if own[1] else n_experts
+            concentrated = cal.posterior_concentration * weights[1:, :size] + 1e-3
+            weights[1:, :size] = dirichlet_rows(rng, concentrated)
+        else:
+            for b in range(1, n_samples):
+                size = n_experts + 1 if own[b] else n_experts
+                weights[b, :size] = rng.dirichlet(
+                    cal.posterior_concentration * weights[b, :size] + 1e-3
+                )
     posterior, w_ind = weights[:, :n_experts], weights[:, n_experts]
     step = (w_ind * alpha)[:, None]
 
