@@ -20,6 +20,11 @@ starts `pgenrm serve --workers N` on loopback and drives it with `--clients` con
 - new candidates, one client: a known user (persona cached) scoring candidates never seen:
   what an RLHF trainer's rollouts cost.
 
+The open-loop phase also reports the host: `host_steal_pct`, the share of CPU time the
+hypervisor gave to other guests meanwhile (/proc/stat), and `speed_probe_ms`, a fixed
+pure-Python loop timed just before it. On a shared host both swing within minutes, and the
+latencies with them; read a run's p99 together with them.
+
 The per-key rate and cost limits are lifted (`--env` can set them): the bench's one key would
 otherwise meet them first. Texts are real DSP rows when `../shared/data/dsp` exists (answers
 of a few hundred words), else generated. Default scaling (Ind-8), traces "none" as a trainer
@@ -36,6 +41,7 @@ import json
 import random
 import statistics
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -145,6 +151,33 @@ async def drive(
     }
 
 
+def host_ticks() -> tuple[int, int] | None:
+    """(steal, all) CPU ticks of this machine since boot (/proc/stat), None where unknown."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
+
+
+def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """Percent of the CPU time that the hypervisor gave to other guests between the two
+    readings: a shared host running slow shows here, not in this machine's own processes."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
+def speed_probe_ms() -> float:
+    """A fixed pure-Python loop (3M iterations), in ms: what this host's speed was just then,
+    to read the latencies by (0.45 s on a quiet day here, over 1.2 s in a slow spell)."""
+    started, total = time.perf_counter(), 0
+    for i in range(3_000_000):
+        total += i * i % 7
+    return round(1000 * (time.perf_counter() - started), 0)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -232,9 +265,13 @@ async def run_store(kind: str, args: argparse.Namespace, pool: list[Triple]) -> 
         before = misses(url, kind)
         warm = await drive(url, warm_bodies(), args.clients)
         warm["cache_misses"] = misses(url, kind) - before
-        before = misses(url, kind)
-        warm_rate = await drive(url, warm_bodies(), args.clients, rate=args.rate)
+        before, probe, ticks = misses(url, kind), speed_probe_ms(), host_ticks()
+        warm_rate: dict[str, Any] = {
+            **await drive(url, warm_bodies(), args.clients, rate=args.rate)
+        }
         warm_rate["cache_misses"] = misses(url, kind) - before
+        warm_rate["host_steal_pct"] = steal_pct(ticks, host_ticks())
+        warm_rate["speed_probe_ms"] = probe
         result: dict[str, Any] = {
             "workers": args.workers,
             "cold": cold,
@@ -291,7 +328,8 @@ def main() -> None:
             f"{kind:>6}, {args.workers} workers, {args.clients} clients: warm max {w['rps']:.0f} "
             f"req/s (closed loop p50 {w['p50_ms']} p99 {w['p99_ms']} ms) | warm at "
             f"{args.rate:.0f} req/s: p50 {at['p50_ms']} p99 {at['p99_ms']} ms ({at['rps']:.0f} "
-            f"achieved) | cache misses while warm: {w['cache_misses'] + at['cache_misses']:.0f} "
+            f"achieved; host steal {at['host_steal_pct']}%, probe {at['speed_probe_ms']:.0f} ms) "
+            f"| cache misses while warm: {w['cache_misses'] + at['cache_misses']:.0f} "
             f"| cold, one client: p50 {r['cold_one_client']['p50_ms']} ms | cold, "
             f"{args.clients} clients: {r['cold']['rps']:.1f} req/s p50 {r['cold']['p50_ms']} ms "
             f"| new candidates, one client: p50 {r['new_candidates_one_client']['p50_ms']} ms | "
@@ -308,6 +346,8 @@ def main() -> None:
         "warm_p50_ms": memory["warm_at_rate"]["p50_ms"] if memory else None,
         "warm_p99_ms": memory["warm_at_rate"]["p99_ms"] if memory else None,
         "warm_offered_rps": args.rate,
+        "warm_host_steal_pct": memory["warm_at_rate"]["host_steal_pct"] if memory else None,
+        "warm_speed_probe_ms": memory["warm_at_rate"]["speed_probe_ms"] if memory else None,
         "cold_p50_ms": memory["cold_one_client"]["p50_ms"] if memory else None,
         "redis_warm_rps": redis["warm"]["rps"] if redis else None,
         "redis_warm_p99_ms": redis["warm_at_rate"]["p99_ms"] if redis else None,
