@@ -41,7 +41,6 @@ import json
 import random
 import statistics
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +49,7 @@ from typing import Any
 import httpx
 
 from service.core.rows import load_rows
+from service.testing.host import host_ticks, speed_probe_ms, steal_pct
 from service.testing.http_load import Connection
 from service.testing.redis_process import RedisServer
 from service.testing.server_process import served, server_pids
@@ -149,33 +149,6 @@ async def drive(
         "p99_ms": round(quantile(ms, 0.99), 1),
         "rps": round(len(bodies) / wall, 1),
     }
-
-
-def host_ticks() -> tuple[int, int] | None:
-    """(steal, all) CPU ticks of this machine since boot (/proc/stat), None where unknown."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    ticks = [int(f) for f in fields]
-    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
-
-
-def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    """Percent of the CPU time that the hypervisor gave to other guests between the two
-    readings: a shared host running slow shows here, not in this machine's own processes."""
-    if before is None or after is None or after[1] <= before[1]:
-        return None
-    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
-
-
-def speed_probe_ms() -> float:
-    """A fixed pure-Python loop (3M iterations), in ms: what this host's speed was just then,
-    to read the latencies by (0.45 s on a quiet day here, over 1.2 s in a slow spell)."""
-    started, total = time.perf_counter(), 0
-    for i in range(3_000_000):
-        total += i * i % 7
-    return round(1000 * (time.perf_counter() - started), 0)
 
 
 def rss_mb(pid: int) -> float:

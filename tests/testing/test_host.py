@@ -1,8 +1,8 @@
-"""bench.cache reports how much of the CPU the host took from this machine while it measured."""
+"""The benches report how much of the CPU the host took from this machine while they measured."""
 
 from __future__ import annotations
 
-from bench.cache import host_ticks, speed_probe_ms, steal_pct
+from service.testing.host import host_ticks, speed_probe_ms, steal_pct
 
 
 def test_steal_is_the_share_of_ticks_the_hypervisor_took() -> None:
